@@ -1,0 +1,1 @@
+"""CLI subcommand families; each module exposes `register(subparsers)`."""

@@ -1,0 +1,97 @@
+"""`nas-explorer arch sample|info|validate`."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from ..arch import count_complexity, load_arch, save_arch, validate
+from ..errors import ConfigError
+from ..spaces import get_space
+from ._output import human, print_json, print_table
+
+
+def register(sub) -> None:
+    p = sub.add_parser("arch", help="sample, inspect and validate architecture files")
+    asub = p.add_subparsers(dest="arch_command", metavar="SUBCOMMAND", required=True)
+
+    s = asub.add_parser("sample", help="sample (or encode) an architecture from a search space")
+    s.add_argument("--space", required=True, help="search space name (see `nas-explorer spaces`)")
+    s.add_argument("--seed", type=int, default=None, help="random seed (same seed, same architecture)")
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--config", help="native config as JSON instead of sampling")
+    g.add_argument("--arch-str", help="NAS-Bench-201 arch string (nb201 only)")
+    s.add_argument("-o", "--output", required=True, help="architecture JSON file to write")
+    s.add_argument("--json", action="store_true", help="print the written config as JSON")
+    s.set_defaults(handler=cmd_sample)
+
+    i = asub.add_parser("info", help="params, MACs, shapes and a per-layer table")
+    i.add_argument("file")
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(handler=cmd_info)
+
+    v = asub.add_parser("validate", help="check a file; exit 0 when valid, 1 when the graph is invalid")
+    v.add_argument("file")
+    v.add_argument("--json", action="store_true")
+    v.set_defaults(handler=cmd_validate)
+
+
+def cmd_sample(args) -> int:
+    space = get_space(args.space)
+    if args.config:
+        try:
+            config = json.loads(args.config)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"--config is not valid JSON: {e}") from None
+    elif args.arch_str:
+        if space.name != "nb201":
+            raise ConfigError("--arch-str is for the nb201 space")
+        config = {"arch_str": args.arch_str}
+    else:
+        config = space.sample(args.seed)
+    graph = space.encode(config)
+    save_arch(graph, args.output)
+    if args.json:
+        print_json({"space": space.name, "config": graph.meta["config"], "file": args.output})
+    else:
+        print(f"wrote {args.output} ({space.name}: {json.dumps(graph.meta['config'])})")
+    return 0
+
+
+def cmd_info(args) -> int:
+    graph = load_arch(args.file)
+    c = count_complexity(graph)
+    if args.json:
+        out = c.as_dict()
+        out.update(name=graph.name, meta=graph.meta)
+        print_json(out)
+        return 0
+    print(f"{graph.name or args.file}")
+    if graph.meta.get("space"):
+        print(f"space: {graph.meta['space']}  config: {json.dumps(graph.meta.get('config'))}")
+    print(f"input {tuple(c.input_shape)} -> output {tuple(c.output_shape)}")
+    print(f"params {c.params:,} ({human(c.params)})   MACs {c.macs:,} ({human(c.macs)})")
+    print()
+    rows = [[lc.node, lc.op, "x".join(map(str, lc.out_shape)), lc.params, lc.macs] for lc in c.layers]
+    print_table(["node", "op", "output", "params", "MACs"], rows, align="lllrr")
+    return 0
+
+
+def cmd_validate(args) -> int:
+    graph = load_arch(args.file)
+    report = validate(graph)
+    if args.json:
+        print_json(
+            {
+                "valid": report.ok,
+                "issues": [
+                    {"nodes": list(i.nodes), "edge": i.edge, "message": i.message} for i in report.issues
+                ],
+            }
+        )
+    elif report.ok:
+        print(f"{args.file}: valid ({len(graph)} nodes)")
+    else:
+        for issue in report.issues:
+            print(f"{args.file}: {issue}", file=sys.stderr)
+    return 0 if report.ok else 1
