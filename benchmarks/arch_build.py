@@ -34,9 +34,8 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} threads, median of {args.repeats}")
-    print(
-        f"{'space':15s} {'sample':>8s} {'validate':>9s} {'build':>8s} {'total':>8s} {'p90':>8s} {'fwd bs1':>8s}"
-    )
+    cols = ("sample", "validate", "build", "total", "p90", "fwd bs1")
+    print(f"{'space':15s} " + " ".join(f"{c:>9s}" for c in cols))
     for name in ("ofa-mbv3-w1.0", "ofa-mbv3-w1.2", "nb201"):
         sp = get_space(name)
         for k in range(3):  # warm up
