@@ -1,25 +1,80 @@
-"""Start the Qt application (placeholder window until the main window lands)."""
+"""Start the Qt application: `nas-explorer [--open FILE] [--screenshot PATH]`."""
 
 from __future__ import annotations
 
+import os
+import sys
+import time
+
+SCREENSHOT_TIMEOUT_S = 90.0
+
+
+def _size_from_env(default=(1280, 800)) -> tuple[int, int]:
+    raw = os.environ.get("NAS_EXPLORER_WINDOW_SIZE", "")
+    try:
+        w, h = (int(v) for v in raw.lower().split("x"))
+        return w, h
+    except ValueError:
+        return default
+
 
 def run_app(open_path: str | None = None, screenshot: str | None = None) -> int:
-    from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication, QLabel
+    from PySide6.QtGui import QIcon
+    from PySide6.QtWidgets import QApplication
 
-    from ..arch import count_complexity, load_arch
-    from ..spaces import get_space
+    from ..arch import load_arch
+    from .main_window import ICON, MainWindow
 
-    app = QApplication.instance() or QApplication([])
-    graph = (
-        load_arch(open_path)
-        if open_path
-        else get_space("ofa-mbv3-w1.0").encode(get_space("ofa-mbv3-w1.0").sample(0))
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("NAS Explorer")
+    app.setOrganizationName("nas-explorer")
+    app.setDesktopFileName("nas-explorer")
+    if ICON.exists():
+        app.setWindowIcon(QIcon(str(ICON)))
+    graph = load_arch(open_path) if open_path else None  # a bad file: one-line error, exit code 2
+    win = MainWindow(
+        graph, open_path, restore_state=screenshot is None, ask_to_save=screenshot is None, torch_threads=1
     )
-    c = count_complexity(graph)
-    label = QLabel(f"NAS Explorer\n{graph.name}\nparams {c.params:,}  MACs {c.macs:,}")
-    label.setMinimumSize(480, 200)
-    label.show()
+    if open_path:
+        win._add_recent(open_path)
     if screenshot:
-        QTimer.singleShot(200, lambda: (label.grab().save(screenshot), app.quit()))
+        w, h = _size_from_env()
+        win.resize(w, h)
+    win.show()
+    if screenshot:
+        return _screenshot(app, win, screenshot)
     return app.exec()
+
+
+def _screenshot(app, win, path: str) -> int:
+    """Wait for the live metrics (or an invalid-graph verdict), then save the window as PNG."""
+    from PySide6.QtCore import QTimer
+
+    t0 = time.perf_counter()
+    state = {"done": False}
+
+    def finish(*_a) -> None:
+        if state["done"]:
+            return
+        state["done"] = True
+        QTimer.singleShot(50, win.view.zoom_to_fit)
+        QTimer.singleShot(400, shoot)
+
+    def shoot() -> None:
+        img = win.grab()
+        ok = img.save(path)
+        dt = time.perf_counter() - t0
+        print(
+            f"screenshot {'saved to' if ok else 'FAILED:'} {path} ({img.width()}x{img.height()}, {dt:.1f} s)"
+        )
+        state["ok"] = ok
+        win.close()
+        app.quit()
+
+    c = win.controller
+    c.finished.connect(finish)
+    c.invalid.connect(finish)
+    c.failed.connect(finish)
+    QTimer.singleShot(int(SCREENSHOT_TIMEOUT_S * 1000), finish)
+    app.exec()
+    return 0 if state.get("ok") else 1

@@ -1,0 +1,480 @@
+"""The dock panels: op palette, node inspector, errors list, metrics, devices. Each is generated
+from core data (the op registry, op schemas, validation reports, metric entries)."""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import QMimeData, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QDrag, QFont
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..arch import OPS
+from ..arch.validate import Report
+from .scene import OP_MIME, GraphScene, category_color
+
+GREY = QColor("#8a8a8a")
+
+
+class PaletteTree(QTreeWidget):
+    """Ops grouped by category, straight from the registry; drag onto the canvas or double-click."""
+
+    addRequested = Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setHeaderHidden(True)
+        self.setDragEnabled(True)
+        self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
+        self.itemDoubleClicked.connect(self._double)
+        self.populate()
+
+    def populate(self) -> None:
+        self.clear()
+        cats: dict[str, QTreeWidgetItem] = {}
+        for name, spec in sorted(OPS.items(), key=lambda kv: (kv[1].category, kv[0])):
+            parent = cats.get(spec.category)
+            if parent is None:
+                parent = QTreeWidgetItem([spec.category])
+                parent.setFlags(Qt.ItemFlag.ItemIsEnabled)
+                f = parent.font(0)
+                f.setBold(True)
+                parent.setFont(0, f)
+                cats[spec.category] = parent
+                self.addTopLevelItem(parent)
+            item = QTreeWidgetItem([name])
+            item.setData(0, Qt.ItemDataRole.UserRole, name)
+            item.setToolTip(0, spec.doc)
+            item.setBackground(0, QBrush(category_color(spec.category)))
+            parent.addChild(item)
+        self.expandAll()
+
+    def item_for(self, op: str) -> QTreeWidgetItem | None:
+        for it in self.findItems(op, Qt.MatchFlag.MatchExactly | Qt.MatchFlag.MatchRecursive):
+            if it.data(0, Qt.ItemDataRole.UserRole) == op:
+                return it
+        return None
+
+    def _double(self, item: QTreeWidgetItem, _col: int) -> None:
+        op = item.data(0, Qt.ItemDataRole.UserRole)
+        if op:
+            self.addRequested.emit(op)
+
+    def startDrag(self, actions) -> None:
+        item = self.currentItem()
+        op = item.data(0, Qt.ItemDataRole.UserRole) if item else None
+        if not op:
+            return
+        mime = QMimeData()
+        mime.setData(OP_MIME, op.encode())
+        drag = QDrag(self)
+        drag.setMimeData(mime)
+        drag.exec(Qt.DropAction.CopyAction)
+
+
+class Inspector(QWidget):
+    """Widgets generated from the selected node's op schema; values are checked with the op's
+    `param_errors` before they reach the graph, and refused with a message."""
+
+    def __init__(self, scene: GraphScene, parent=None):
+        super().__init__(parent)
+        self.scene = scene
+        self.node: str | None = None
+        self.widgets: dict[str, QWidget] = {}
+        lay = QVBoxLayout(self)
+        self.title = QLabel("Select a node")
+        self.title.setWordWrap(True)
+        f = self.title.font()
+        f.setBold(True)
+        self.title.setFont(f)
+        self.doc_label = QLabel("")
+        self.doc_label.setWordWrap(True)
+        self.doc_label.setStyleSheet("color: #555;")
+        self.form = QFormLayout()
+        self.message = QLabel("")
+        self.message.setWordWrap(True)
+        self.message.setStyleSheet("color: #c62828;")
+        lay.addWidget(self.title)
+        lay.addWidget(self.doc_label)
+        lay.addLayout(self.form)
+        lay.addWidget(self.message)
+        lay.addStretch(1)
+        scene.selectionChanged.connect(self.refresh)
+        scene.rebuilt.connect(self.refresh)
+
+    def refresh(self) -> None:
+        try:
+            items = [i for i in self.scene.selectedItems() if hasattr(i, "is_group")]
+        except RuntimeError:  # scene being torn down
+            return
+        g = self.scene.doc.graph
+        node = items[0].key if len(items) == 1 and not items[0].is_group else None
+        if node is not None and node not in g:
+            node = None
+        same = node == self.node and node is not None
+        self.node = node
+        if same:
+            self._load_values()
+            return
+        while self.form.rowCount():
+            self.form.removeRow(0)
+        self.widgets = {}
+        self.message.setText("")
+        if node is None:
+            n = len(items)
+            self.title.setText(
+                f"{n} items selected"
+                if n > 1
+                else (f"Group {items[0].key[6:]} (double-click to expand)" if n == 1 else "Select a node")
+            )
+            self.doc_label.setText("")
+            return
+        op = g.op(node)
+        spec = OPS.get(op)
+        self.title.setText(f"{node}  ({op})")
+        self.doc_label.setText(spec.doc if spec else "unknown op")
+        if spec is None:
+            return
+        for p in spec.params:
+            w = self._widget_for(p)
+            w.setToolTip(p.help)
+            self.widgets[p.name] = w
+            self.form.addRow(p.name, w)
+        self._load_values()
+
+    def _widget_for(self, p) -> QWidget:
+        name = p.name
+        if p.type is bool:
+            w = QCheckBox()
+            w.toggled.connect(lambda v, n=name: self.apply(n, bool(v)))
+        elif p.choices is not None:
+            w = QComboBox()
+            for c in p.choices:
+                w.addItem(str(c), c)
+            w.activated.connect(lambda i, n=name, w=w: self.apply(n, w.itemData(i)))
+        elif p.type is int:
+            w = QSpinBox()
+            w.setRange(
+                int(p.min) if p.min is not None else -(2**31), int(p.max) if p.max is not None else 2**31 - 1
+            )
+            w.setKeyboardTracking(False)
+            w.valueChanged.connect(lambda v, n=name: self.apply(n, int(v)))
+        elif p.type is float:
+            w = QDoubleSpinBox()
+            w.setDecimals(3)
+            w.setRange(p.min if p.min is not None else -1e9, p.max if p.max is not None else 1e9)
+            w.setSingleStep(0.1 if (p.max or 10) <= 1 else 0.5)
+            w.setKeyboardTracking(False)
+            w.valueChanged.connect(lambda v, n=name: self.apply(n, float(v)))
+        else:
+            w = QLineEdit()
+            w.editingFinished.connect(lambda n=name, w=w: self.apply(n, w.text()))
+        return w
+
+    def _load_values(self) -> None:
+        if self.node is None or self.node not in self.scene.doc.graph:
+            return
+        params = self.scene.doc.graph.params(self.node)
+        for name, w in self.widgets.items():
+            v = params.get(name)
+            w.blockSignals(True)
+            if isinstance(w, QCheckBox):
+                w.setChecked(bool(v))
+            elif isinstance(w, QComboBox):
+                w.setCurrentIndex(max(0, w.findData(v)))
+            elif isinstance(w, (QSpinBox, QDoubleSpinBox)):
+                w.setValue(v)
+            elif isinstance(w, QLineEdit):
+                w.setText(str(v))
+            w.blockSignals(False)
+
+    def apply(self, name: str, value) -> bool:
+        """Set one parameter through the undo stack; a value the op refuses is reported, not set."""
+        node = self.node
+        if node is None:
+            return False
+        g = self.scene.doc.graph
+        spec = OPS.get(g.op(node))
+        new = {**g.params(node), name: value}
+        errors = spec.param_errors(new) if spec else []
+        if errors:
+            self.message.setText("Refused: " + "; ".join(errors))
+            self._load_values()
+            return False
+        self.message.setText("")
+        if g.params(node).get(name) == value:
+            return True
+        self.scene.doc.edit(f"Set {node}.{name} = {value}", lambda gr: gr.set_params(node, **{name: value}))
+        return True
+
+
+class ErrorsList(QListWidget):
+    """Validation issues; clicking one selects (and shows) its nodes."""
+
+    nodesActivated = Signal(list)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setWordWrap(True)
+        self.itemClicked.connect(self._clicked)
+        self.itemActivated.connect(self._clicked)
+
+    def show_report(self, report: Report) -> None:
+        self.clear()
+        if report.ok:
+            item = QListWidgetItem("No problems: the graph is valid.")
+            item.setForeground(QBrush(QColor("#2e7d32")))
+            self.addItem(item)
+            return
+        for issue in report.issues:
+            item = QListWidgetItem("\u26a0  " + str(issue))
+            item.setForeground(QBrush(QColor("#b71c1c")))
+            nodes = list(issue.nodes) or (list(issue.edge) if issue.edge else [])
+            item.setData(Qt.ItemDataRole.UserRole, nodes)
+            item.setToolTip(str(issue))
+            self.addItem(item)
+
+    def _clicked(self, item: QListWidgetItem) -> None:
+        nodes = item.data(Qt.ItemDataRole.UserRole)
+        if nodes:
+            self.nodesActivated.emit(list(nodes))
+
+
+def fmt_value(key: str, v: float | None) -> str:
+    if v is None:
+        return "n/a"
+    if key in ("params", "macs"):
+        return f"{v / 1e6:.2f} M" if key == "params" else f"{v / 1e6:.1f} M"
+    if key == "gradsign":
+        return f"{v:,.0f}" if abs(v) < 1e12 else f"{v:.3g}"
+    if key.startswith("latency:"):
+        return f"{v:.2f} ms" if v < 100 else f"{v:.1f} ms"
+    return f"{v:.2f}" if math.isfinite(v) else str(v)
+
+
+SUMMARY = (("params", "Params"), ("macs", "MACs"), ("zen", "Zen-Score"), ("gradsign", "GradSign"))
+
+
+class MetricsPanel(QWidget):
+    """Params, MACs, proxies and the latency table. While a number is recomputed it shows
+    "computing…"; while the graph is invalid the last valid numbers stay, greyed."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        self.banner = QLabel("")
+        self.banner.setWordWrap(True)
+        self.banner.setStyleSheet("color: #b71c1c; font-weight: bold;")
+        self.banner.hide()
+        lay.addWidget(self.banner)
+        self.summary = QTableWidget(len(SUMMARY), 2)
+        self.summary.setHorizontalHeaderLabels(["Metric", "Value"])
+        self.summary.verticalHeader().hide()
+        self.summary.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        self.summary.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.summary.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.summary.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        for r, (_, label) in enumerate(SUMMARY):
+            self.summary.setItem(r, 0, QTableWidgetItem(label))
+            self.summary.setItem(r, 1, QTableWidgetItem("\u2013"))
+        self.summary.setFixedHeight(
+            self.summary.verticalHeader().length() + self.summary.horizontalHeader().height() + 4
+        )
+        lay.addWidget(self.summary)
+        cap = QLabel("Latency per device")
+        cap.setStyleSheet("font-weight: bold;")
+        lay.addWidget(cap)
+        self.latency = QTableWidget(0, 4)
+        self.latency.setHorizontalHeaderLabels(["Device", "Latency", "Method", "Confidence"])
+        self.latency.verticalHeader().hide()
+        hh = self.latency.horizontalHeader()
+        hh.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)  # long names elide, full in tooltip
+        hh.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        hh.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        hh.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        self.latency.setWordWrap(True)
+        self.latency.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.latency.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        lay.addWidget(self.latency, 1)
+        self.footer = QLabel("")
+        self.footer.setStyleSheet("color: #666;")
+        self.footer.setWordWrap(True)
+        lay.addWidget(self.footer)
+        self.values: dict[str, dict] = {}  # last entries of the last valid graph
+        self.computing: set[str] = set()
+        self.stale = False
+        self.devices: list[str] = []
+
+    # -- state changes from the controller ---------------------------------------------------
+    def set_devices(self, devices: list[str]) -> None:
+        self.devices = list(devices)
+        self.latency.setRowCount(len(devices))
+        for r, d in enumerate(devices):
+            item = QTableWidgetItem(d)
+            item.setToolTip(d)
+            self.latency.setItem(r, 0, item)
+            for c in (1, 2, 3):
+                self.latency.setItem(r, c, QTableWidgetItem(""))
+        self.render()
+
+    def start(self, keys: list[str]) -> None:
+        self.stale = False
+        self.banner.hide()
+        self.computing = set(keys)
+        self.render()
+
+    def put(self, key: str, entry: dict) -> None:
+        self.values[key] = entry
+        self.computing.discard(key)
+        self.render()
+
+    def finish(self, seconds: float | None = None) -> None:
+        self.computing.clear()
+        if seconds is not None:
+            self.footer.setText(f"all metrics in {seconds:.2f} s")
+        self.render()
+
+    def mark_invalid(self, report: Report) -> None:
+        self.stale = True
+        self.computing.clear()
+        n = len(report.issues)
+        self.banner.setText(
+            f"Graph invalid ({n} problem{'s' if n != 1 else ''}, see Errors): "
+            + ("showing the last valid metrics, greyed." if self.values else "no metrics yet.")
+        )
+        self.banner.show()
+        self.render()
+
+    def mark_failed(self, message: str) -> None:
+        self.computing.clear()
+        self.footer.setText("metrics failed: " + message)
+        self.render()
+
+    # -- drawing -----------------------------------------------------------------------------
+    def _cell(self, key: str) -> tuple[str, str, QColor | None, bool]:
+        """(text, tooltip, colour, italic) of a value cell."""
+        e = self.values.get(key)
+        busy = key in self.computing
+        if e is None:
+            return ("computing\u2026" if busy else "\u2013"), "", GREY, busy
+        text = fmt_value(key, e.get("value"))
+        tip = e.get("reason", "") or e.get("method", "")
+        if busy:
+            return f"{text}  (computing\u2026)", tip, GREY, True
+        if self.stale:
+            return text, "last valid graph: " + tip, GREY, False
+        if e.get("value") is None:
+            return text, tip, QColor("#9e6a00"), False
+        return text, tip, None, False
+
+    def _set(self, table: QTableWidget, r: int, c: int, text: str, tip: str, color, italic: bool) -> None:
+        item = table.item(r, c)
+        if item is None:
+            item = QTableWidgetItem()
+            table.setItem(r, c, item)
+        item.setText(text)
+        item.setToolTip(tip)
+        item.setForeground(QBrush(color) if color is not None else QBrush(self.palette().text().color()))
+        f = QFont(item.font())
+        f.setItalic(italic)
+        item.setFont(f)
+
+    def render(self) -> None:
+        for r, (key, _) in enumerate(SUMMARY):
+            text, tip, color, italic = self._cell(key)
+            e = self.values.get(key) or {}
+            if key in ("zen", "gradsign") and e.get("method") and e.get("value") is not None:
+                tip = f"settings: {e['method']}"
+            if e.get("value") is None and e.get("reason"):
+                text = f"n/a \u2013 {e['reason']}" if key not in self.computing else text
+            self._set(self.summary, r, 1, text, tip or text, color, italic)
+        for r, d in enumerate(self.devices):
+            key = f"latency:{d}"
+            text, tip, color, italic = self._cell(key)
+            e = self.values.get(key) or {}
+            self._set(self.latency, r, 1, text, tip, color, italic)
+            method = e.get("method", "") if e.get("value") is not None else ""
+            conf = (e.get("confidence") or "n/a") if e.get("value") is not None else (e.get("reason") or "")
+            if e.get("value") is None and e:
+                conf = "n/a: " + conf
+            grey = GREY if (self.stale or key in self.computing) else None
+            self._set(self.latency, r, 2, method, method, grey, False)
+            self._set(
+                self.latency,
+                r,
+                3,
+                conf,
+                conf,
+                grey if e.get("value") is not None else QColor("#9e6a00"),
+                False,
+            )
+        self.latency.resizeRowsToContents()
+
+    def text_of(self, key: str) -> str:
+        """The displayed value of a metric (for tests and the status bar)."""
+        for r, (k, _) in enumerate(SUMMARY):
+            if k == key:
+                return self.summary.item(r, 1).text()
+        if key.startswith("latency:") and key[8:] in self.devices:
+            return self.latency.item(self.devices.index(key[8:]), 1).text()
+        return ""
+
+
+class DeviceList(QListWidget):
+    """Checkable devices from the latency registry (the local CPU first)."""
+
+    selectionChangedDevices = Signal(list)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.note = ""
+        self.itemChanged.connect(lambda _i: self.selectionChangedDevices.emit(self.checked()))
+
+    def set_devices(self, names: list[str], checked: list[str], note: str = "") -> None:
+        self.blockSignals(True)
+        self.clear()
+        for n in names:
+            it = QListWidgetItem(n)
+            it.setFlags(it.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            it.setCheckState(Qt.CheckState.Checked if n in checked else Qt.CheckState.Unchecked)
+            self.addItem(it)
+        if note:
+            it = QListWidgetItem("note: " + note)
+            it.setFlags(Qt.ItemFlag.NoItemFlags)
+            it.setForeground(QBrush(GREY))
+            self.addItem(it)
+        self.note = note
+        self.blockSignals(False)
+
+    def checked(self) -> list[str]:
+        out = []
+        for i in range(self.count()):
+            it = self.item(i)
+            if it.flags() & Qt.ItemFlag.ItemIsUserCheckable and it.checkState() == Qt.CheckState.Checked:
+                out.append(it.text())
+        return out
+
+    def set_checked(self, name: str, on: bool) -> None:
+        for i in range(self.count()):
+            it = self.item(i)
+            if it.text() == name:
+                it.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)

@@ -1,0 +1,116 @@
+"""The pure live-metrics facade: entries, stale requests, and graceful n/a when latency or proxies
+are missing or broken."""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from explorer import live_metrics as LM
+from explorer.live_metrics import LOCAL_CPU, LiveSettings, Stopped, compute_metrics
+
+from .helpers import small_graph
+
+FAST = LiveSettings(zen_batch=4, gradsign_batch=4, resolution=16)
+
+
+def test_entries_arrive_one_by_one_and_cover_every_key():
+    seen = []
+    out = compute_metrics(small_graph(), FAST, [LOCAL_CPU], on_entry=lambda k, e: seen.append(k))
+    assert seen == LM.metric_keys([LOCAL_CPU]) == list(out)
+    assert out["params"]["value"] > 0 and out["zen"]["value"] is not None
+    assert out[f"latency:{LOCAL_CPU}"]["method"] == "measured"
+
+
+def test_invalid_graph_gives_reasons_not_numbers():
+    g = small_graph(connected=False)
+    out = compute_metrics(g, FAST, ["x"])
+    assert all(e["value"] is None and e["reason"].startswith("invalid graph") for e in out.values())
+
+
+def test_should_stop_ends_early():
+    with pytest.raises(Stopped):
+        compute_metrics(small_graph(), FAST, [], should_stop=lambda: True)
+
+
+def test_paper_and_live_settings_round_trip():
+    assert LiveSettings.live() == LiveSettings(16, 1, 32, 64)
+    p = LiveSettings.paper()
+    assert (p.zen_batch, p.gradsign_batch, p.resolution) == (64, 128, None)
+    assert LiveSettings.from_dict(p.to_dict() | {"unknown": 1}) == p
+
+
+def _fake_latency(monkeypatch, devices_mod=None, fail_import=False):
+    pkg = types.ModuleType("explorer.latency")
+    pkg.__path__ = []
+    monkeypatch.setitem(sys.modules, "explorer.latency", pkg)
+    if fail_import:
+        monkeypatch.setattr(LM, "_latency_module", lambda: (_ for _ in ()).throw(ImportError("boom")))
+    for name in ("devices", "local"):
+        monkeypatch.setitem(sys.modules, f"explorer.latency.{name}", None)
+    if devices_mod is not None:
+        monkeypatch.setitem(sys.modules, "explorer.latency.devices", devices_mod)
+
+
+def test_latency_registry_missing_or_broken_degrades(monkeypatch):
+    _fake_latency(monkeypatch, fail_import=True)
+    names, note = LM.list_devices()
+    assert names == [LOCAL_CPU] and "unavailable" in note
+    e = LM.predict_latency(small_graph(), "help-ofa-titan")
+    assert e["value"] is None and "unavailable" in e["reason"]
+
+
+def test_latency_registry_device_predicts_space_configs(monkeypatch):
+    from explorer.errors import ExplorerError
+    from explorer.spaces import get_space
+
+    class Dev:
+        kind, spaces, calibration = "network", ["ofa-mbv3-w1.0"], None
+        model = {"kind": "mlp"}
+        provenance = {"evaluation": {"protocol_a": {"spearman": 0.985, "within_10": 0.93}}}
+
+        def covers(self, space):
+            return space in self.spaces
+
+        def predict(self, space, configs):
+            assert configs[0]["ks"]
+            return np.array([12.5])
+
+    mod = types.ModuleType("explorer.latency.devices")
+    mod.list_devices = lambda: [{"name": "help-ofa-gpu"}, {"name": "note10"}]
+
+    def load(name):
+        if name != "help-ofa-gpu":
+            raise ExplorerError(f"unknown device {name!r}")
+        return Dev()
+
+    mod.load_device = load
+    _fake_latency(monkeypatch, mod)
+    names, _ = LM.list_devices()
+    assert names == [LOCAL_CPU, "help-ofa-gpu", "note10"]
+    assert LM.default_devices(names) == [LOCAL_CPU, "help-ofa-gpu"]
+    space = get_space("ofa-mbv3-w1.0")
+    e = LM.predict_latency(space.encode(space.sample(1)), "help-ofa-gpu")
+    assert e["value"] == 12.5 and e["method"] == "network-wise" and "0.98" in e["confidence"]
+    assert "93%" in e["confidence"]
+    e = LM.predict_latency(small_graph(), "help-ofa-gpu")
+    assert e["value"] is None and "custom graph" in e["reason"]
+    e = LM.predict_latency(small_graph(), "nosuch")
+    assert e["value"] is None and "unknown device" in e["reason"]
+
+
+def test_broken_proxies_give_reasons(monkeypatch):
+    import explorer.proxies as P
+
+    def boom(*a, **k):
+        raise RuntimeError("kaputt")
+
+    monkeypatch.setattr(P, "zen_score", boom)
+    monkeypatch.setattr(P, "gradsign", boom)
+    out = compute_metrics(small_graph(), FAST, [])
+    assert out["params"]["value"] > 0
+    assert out["zen"]["value"] is None and "kaputt" in out["zen"]["reason"]
+    assert out["gradsign"]["value"] is None and "kaputt" in out["gradsign"]["reason"]
