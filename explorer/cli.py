@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "explorer.commands.supernet",
     "explorer.commands.search",
     "explorer.commands.export",
+    "explorer.commands.estimate",
 )
 
 

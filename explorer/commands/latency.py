@@ -1,0 +1,233 @@
+"""`nas-explorer latency ...`: list devices, predict latency, adapt to a new device, evaluate.
+
+predict takes architecture files (their ``meta`` holds ``{"space", "config"}``) or a batch CSV
+with the columns of the public data (``arch_str`` for NB201; ``ks``, ``e``, ``d``, ``r`` for
+OFA-MBv3) and writes the rows back with a ``latency_ms`` column.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import sys
+from pathlib import Path
+
+from ..errors import ExplorerError
+from ._output import print_json, print_table
+
+
+def register(sub) -> None:
+    p = sub.add_parser("latency", help="per-device latency: devices, predict, adapt, eval, profile")
+    lsub = p.add_subparsers(dest="latency_command", metavar="SUBCOMMAND")
+    p.set_defaults(handler=lambda a: (p.print_help(), 0)[1])
+
+    d = lsub.add_parser("devices", help="list the devices (shipped in luts/ and the user's)")
+    d.add_argument("--json", action="store_true")
+    d.add_argument("--all", action="store_true", help="also list unreadable device files with their error")
+    d.set_defaults(handler=cmd_devices)
+
+    pr = lsub.add_parser("predict", help="predicted latency (ms) of architectures on a device")
+    pr.add_argument("files", nargs="*", metavar="FILE", help="architecture JSON files")
+    pr.add_argument("--batch", metavar="CSV", help="CSV with arch_str, or ks,e,d,r columns")
+    pr.add_argument("--device", required=True, help="device name (see `latency devices`) or a device .json")
+    pr.add_argument("--space", help="space of the batch CSV (default: from its columns)")
+    pr.add_argument(
+        "-o", "--output", metavar="OUT", help="write the CSV with latency_ms here (default stdout)"
+    )
+    pr.add_argument("--json", action="store_true")
+    pr.set_defaults(handler=cmd_predict)
+
+    ad = lsub.add_parser("adapt", help="few-shot device from 10-20 whole-network measurements")
+    ad.add_argument("--measurements", required=True, metavar="CSV", help="config columns plus latency_ms")
+    ad.add_argument("--name", required=True, help="name of the new device")
+    ad.add_argument("--space", help="nb201, ofa-mbv3-w1.0 or ofa-mbv3-w1.2 (default: from the CSV columns)")
+    ad.add_argument("-o", "--output", metavar="PATH", help="device file to write (default: user device dir)")
+    ad.add_argument("--json", action="store_true")
+    ad.set_defaults(handler=cmd_adapt)
+
+    ev = lsub.add_parser("eval", help="accuracy on the public measured data (protocols A and B)")
+    ev.add_argument("--protocol", choices=("A", "B"), default="A")
+    ev.add_argument("--device", help="one device (recomputes its protocol); default: all, as recorded")
+    ev.add_argument(
+        "--recompute", action="store_true", help="retrain/re-evaluate instead of the recorded figures"
+    )
+    ev.add_argument("--k", type=int, default=20, help="protocol B: target measurements (default 20)")
+    ev.add_argument("--json", action="store_true")
+    ev.set_defaults(handler=cmd_eval)
+
+    # `latency profile` (local measurement, layer-wise LUT over the core's graphs) lives in
+    # explorer/latency/profile_cmd.py, owned by the profiling work; wired here when present.
+    try:
+        from ..latency.profile_cmd import add_profile_parser
+    except ImportError:
+        add_profile_parser = None
+    if add_profile_parser is not None:
+        add_profile_parser(lsub)
+
+
+# ---------------------------------------------------------------------------------------- devices
+def cmd_devices(args) -> int:
+    from ..latency.devices import list_devices
+
+    devs = list_devices(with_errors=args.all)
+    if args.json:
+        print_json(devs)
+        return 0
+    rows = [
+        [
+            d["name"],
+            d.get("kind", "?"),
+            ",".join(d.get("spaces") or []),
+            d.get("batch") or "",
+            d.get("error") or "",
+        ]
+        for d in devs
+    ]
+    print_table(["device", "kind", "spaces", "batch", "error" if args.all else ""], rows, align="lllrl")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- predict
+def _arch_config(path: Path) -> tuple[str, object]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ExplorerError(f"cannot read {path}: {e.strerror or e}") from None
+    except json.JSONDecodeError as e:
+        raise ExplorerError(f"{path}: not valid JSON (line {e.lineno}: {e.msg})") from None
+    meta = data.get("meta") if isinstance(data, dict) else None
+    if not isinstance(meta, dict) or "space" not in meta or "config" not in meta:
+        raise ExplorerError(
+            f"{path}: no meta.space/meta.config (a hand-drawn graph needs a layer-wise LUT device)"
+        )
+    return meta["space"], meta["config"]
+
+
+def _read_batch(path: Path, space: str | None):
+    from ..latency import features as F
+    from ..latency.fewshot import configs_from_rows
+
+    try:
+        with open(path, newline="") as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            fields = list(reader.fieldnames or [])
+    except OSError as e:
+        raise ExplorerError(f"cannot read {path}: {e.strerror or e}") from None
+    if not rows:
+        raise ExplorerError(f"{path}: no rows")
+    space = space or ("nb201" if "arch_str" in fields else "ofa-mbv3")
+    return F.canonical_space(space), rows, fields, configs_from_rows(rows, space, path)
+
+
+def cmd_predict(args) -> int:
+    from ..latency.devices import load_device
+
+    if bool(args.files) == bool(args.batch):
+        raise ExplorerError("give architecture FILEs or --batch CSV (one of the two)")
+    dev = load_device(args.device)
+    if args.batch:
+        space, rows, fields, configs = _read_batch(Path(args.batch), args.space)
+        lat = dev.predict(space, configs)
+        for r, v in zip(rows, lat):
+            r["latency_ms"] = f"{v:.4f}"
+        if args.json:
+            print_json({"device": dev.name, "space": space, "latency_ms": [round(float(v), 4) for v in lat]})
+            if not args.output:
+                return 0
+        out_fields = fields + ([] if "latency_ms" in fields else ["latency_ms"])
+        with contextlib.ExitStack() as stack:
+            fh = stack.enter_context(open(args.output, "w", newline="")) if args.output else sys.stdout
+            w = csv.DictWriter(fh, fieldnames=out_fields)
+            w.writeheader()
+            w.writerows(rows)
+        return 0
+    results = []
+    for f in args.files:
+        space, config = _arch_config(Path(f))
+        v = float(dev.predict(space, [config])[0])
+        results.append({"file": f, "space": space, "latency_ms": round(v, 4)})
+    if args.json:
+        print_json({"device": dev.name, "results": results})
+    elif args.output:
+        with open(args.output, "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=["file", "space", "latency_ms"])
+            w.writeheader()
+            w.writerows(results)
+    else:
+        print_table(["file", "space", f"latency_ms ({dev.name})"], [list(r.values()) for r in results])
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ adapt
+def cmd_adapt(args) -> int:
+    from ..latency.devices import read_device_file
+    from ..latency.fewshot import adapt
+
+    path = adapt(args.measurements, args.name, space=args.space, out=args.output)
+    dev = read_device_file(path)
+    info = {"device": dev.name, "path": str(path), "spaces": dev.spaces, **dev.provenance["accuracy"]}
+    info["head"] = dev.model["head"]["choice"]
+    info["sources"] = dev.model["sources"]
+    if args.json:
+        print_json(info)
+    else:
+        fit = info["fit_on_measurements"]
+        print(f"wrote {path}  (head {info['head']}, {len(info['sources'])} source devices)")
+        print(
+            f"fit on {fit['n']} measurements: Spearman {fit['spearman']:.3f}, "
+            f"leave-one-out relative RMSE {info['loo_rel_rmse']:.3f}"
+        )
+    return 0
+
+
+# ------------------------------------------------------------------------------------------- eval
+def _device_column(name: str) -> tuple[str, str]:
+    from ..latency.evaluate import DATASETS
+
+    for ds, (_, _, prefix, _) in DATASETS.items():
+        if name.startswith(prefix):
+            return ds, name[len(prefix) :]
+    raise ExplorerError(f"device {name!r} has no public measured data to evaluate on")
+
+
+def cmd_eval(args) -> int:
+    from ..latency import evaluate as E
+    from ..latency.devices import list_devices, load_device
+
+    rows = []
+    if args.protocol == "B":
+        targets = [args.device] if args.device else [f"help-nb201-{t}" for t in E.HELP_TARGETS]
+        for name in targets:
+            ds, col = _device_column(name)
+            if ds != "help-nb201":
+                raise ExplorerError("protocol B is defined on the HELP NB201 devices")
+            rec = load_device(name).provenance.get("accuracy", {}).get(f"protocol_B_k{args.k}")
+            res = rec if rec and not args.recompute else E.protocol_b(col, k=args.k)
+            rows.append({"device": name, **res})
+    else:
+        names = (
+            [args.device]
+            if args.device
+            else [
+                d["name"] for d in list_devices() if d["kind"] == "network" and d.get("source") != "few-shot"
+            ]
+        )
+        for name in names:
+            acc = load_device(name).provenance.get("accuracy", {}).get("protocol_A", {})
+            if args.recompute or not acc:
+                ds, col = _device_column(name)
+                res, _ = E.protocol_a(ds, col)
+            else:
+                res = acc.get("additive-mlp") or next(iter(acc.values()))
+            rows.append({"device": name, **res})
+    if args.json:
+        print_json({"protocol": args.protocol, "results": rows})
+        return 0
+    keys = ("spearman", "rmse_ms", "within_10pct", "within_5pct")
+    print_table(["device", *keys], [[r["device"], *(r.get(k) for k in keys)] for r in rows])
+    if len(rows) > 1:
+        mean = {k: sum(r[k] for r in rows) / len(rows) for k in keys}
+        print(f"mean: Spearman {mean['spearman']:.4f}, within 10% {mean['within_10pct']:.3f}")
+    return 0

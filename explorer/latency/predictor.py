@@ -1,0 +1,310 @@
+"""Network-wise latency predictors: trained with torch, stored as plain JSON, run with numpy.
+
+Models (all on the features of `explorer.latency.features`):
+
+- ``hat``: HAT's MLP (3 hidden layers of 400, ReLU) on standardised features and latency — the
+  anchor baseline.
+- ``additive-mlp``: a ridge regression on the features (an additive per-edge / per-block cost
+  table, which is exact for estimated devices such as Eyeriss and FPGA) plus a small ensemble of
+  MLPs fitted to its residual; the residual weight (0, 0.5 or 1) is chosen on validation nets.
+  It beats ``hat`` on most public devices and is 10x smaller.
+- ``ridge``: the additive table alone (used by few-shot heads).
+
+A model is a dict of lists of floats (no pickles); `Predictor` evaluates it in numpy so a batch
+of 1000 architectures costs well under a millisecond each.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from explorer.errors import FormatError
+
+MODEL_KINDS = ("additive-mlp", "hat", "ridge")
+
+
+def _r(a, digits: int = 6) -> list:
+    """Round to ~`digits` significant digits so device files stay small and readable."""
+    arr = np.asarray(a, dtype=np.float64)
+    out = np.vectorize(lambda v: float(f"{v:.{digits}g}"), otypes=[float])(arr) if arr.size else arr
+    return out.tolist()
+
+
+# ----------------------------------------------------------------------------------------- fitting
+def fit_ridge(X: np.ndarray, y: np.ndarray, lam: float = 0.1) -> dict:
+    """Closed-form ridge on standardised columns (constant columns are left out)."""
+    mu = X.mean(0)
+    sd = X.std(0)
+    sd = np.where(sd < 1e-9, 1.0, sd)
+    Xs = (X - mu) / sd
+    ym = float(y.mean())
+    A = Xs.T @ Xs + lam * np.eye(X.shape[1])
+    w = np.linalg.solve(A, Xs.T @ (y - ym))
+    # fold the standardisation into the weights: y = X @ (w / sd) + (ym - mu @ (w / sd))
+    wf = w / sd
+    return {"type": "linear", "w": _r(wf, 8), "b": float(f"{ym - float(mu @ wf):.8g}")}
+
+
+@contextlib.contextmanager
+def _one_thread(torch):
+    """Small MLPs train fastest on one thread, and OpenMP spin-waits badly on a busy machine."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def fit_mlp(
+    X: np.ndarray,
+    y: np.ndarray,
+    hidden: int = 400,
+    layers: int = 3,
+    steps: int = 1000,
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    batch: int = 128,
+    seed: int = 0,
+) -> dict:
+    """Train an MLP (Adam, cosine schedule, minibatches) on standardised inputs and target."""
+    import torch  # training only; inference is numpy
+
+    with _one_thread(torch):
+        return _fit_mlp(torch, X, y, hidden, layers, steps, lr, weight_decay, batch, seed)
+
+
+def _fit_mlp(torch, X, y, hidden, layers, steps, lr, weight_decay, batch, seed) -> dict:
+
+    gen = torch.Generator().manual_seed(seed)
+    mu = X.mean(0)
+    sd = X.std(0)
+    sd = np.where(sd < 1e-9, 1.0, sd)
+    ym, ys = float(y.mean()), float(y.std() or 1.0)
+    Xt = torch.tensor((X - mu) / sd, dtype=torch.float32)
+    yt = torch.tensor((y - ym) / ys, dtype=torch.float32)
+    dims = [X.shape[1]] + [hidden] * layers + [1]
+    lins = []
+    for a, b in zip(dims[:-1], dims[1:]):
+        lin = torch.nn.Linear(a, b)
+        bound = 1.0 / a**0.5
+        with torch.no_grad():
+            lin.weight.uniform_(-bound, bound, generator=gen)
+            lin.bias.uniform_(-bound, bound, generator=gen)
+        lins.append(lin)
+    mods: list[torch.nn.Module] = []
+    for lin in lins[:-1]:
+        mods += [lin, torch.nn.ReLU()]
+    net = torch.nn.Sequential(*mods, lins[-1])
+    opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    n = len(X)
+    for _ in range(steps):
+        idx = torch.randint(0, n, (min(batch, n),), generator=gen)
+        loss = ((net(Xt[idx]).squeeze(-1) - yt[idx]) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+    return {
+        "type": "mlp",
+        "x_mean": _r(mu),
+        "x_std": _r(sd),
+        "y_mean": ym,
+        "y_std": ys,
+        "layers": [
+            {"W": _r(lin.weight.detach().numpy().T), "b": _r(lin.bias.detach().numpy())} for lin in lins
+        ],
+    }
+
+
+def fit_mlp_ensemble(
+    X: np.ndarray,
+    y: np.ndarray,
+    members: int = 3,
+    hidden: int = 64,
+    layers: int = 2,
+    steps: int = 800,
+    lr: float = 1e-3,
+    weight_decay: float = 1e-4,
+    batch: int = 128,
+    seed: int = 0,
+) -> list[dict]:
+    """Train `members` MLPs at once as batched matmuls (one Python loop instead of `members`)."""
+    import torch
+
+    with _one_thread(torch):
+        return _fit_ensemble(torch, X, y, members, hidden, layers, steps, lr, weight_decay, batch, seed)
+
+
+def _fit_ensemble(torch, X, y, members, hidden, layers, steps, lr, weight_decay, batch, seed) -> list[dict]:
+
+    gen = torch.Generator().manual_seed(seed)
+    mu = X.mean(0)
+    sd = X.std(0)
+    sd = np.where(sd < 1e-9, 1.0, sd)
+    ym, ys = float(y.mean()), float(y.std() or 1.0)
+    Xt = torch.tensor((X - mu) / sd, dtype=torch.float32)
+    yt = torch.tensor((y - ym) / ys, dtype=torch.float32)
+    dims = [X.shape[1]] + [hidden] * layers + [1]
+    params = []
+    for a, b in zip(dims[:-1], dims[1:]):
+        bound = 1.0 / a**0.5
+        W = (torch.rand(members, a, b, generator=gen) * 2 - 1) * bound
+        B = (torch.rand(members, 1, b, generator=gen) * 2 - 1) * bound
+        params += [W.requires_grad_(), B.requires_grad_()]
+    opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    n = len(X)
+    m = min(batch, n)
+    for _ in range(steps):
+        idx = torch.randint(0, n, (members, m), generator=gen)
+        h = Xt[idx]
+        for i in range(0, len(params), 2):
+            h = torch.baddbmm(params[i + 1], h, params[i])
+            if i < len(params) - 2:
+                h = torch.relu(h)
+        loss = ((h.squeeze(-1) - yt[idx]) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+    out = []
+    for k in range(members):
+        lay = [
+            {"W": _r(params[i][k].detach().numpy()), "b": _r(params[i + 1][k, 0].detach().numpy())}
+            for i in range(0, len(params), 2)
+        ]
+        out.append(
+            {"type": "mlp", "x_mean": _r(mu), "x_std": _r(sd), "y_mean": ym, "y_std": ys, "layers": lay}
+        )
+    return out
+
+
+# -------------------------------------------------------------------------------------- inference
+def _eval_part(part: Mapping, X: np.ndarray) -> np.ndarray:
+    kind = part.get("type")
+    if kind == "linear":
+        return X @ np.asarray(part["w"], dtype=np.float64) + float(part["b"])
+    if kind == "mlp":
+        h = (X - np.asarray(part["x_mean"])) / np.asarray(part["x_std"])
+        layers = part["layers"]
+        for i, layer in enumerate(layers):
+            h = h @ np.asarray(layer["W"], dtype=np.float64) + np.asarray(layer["b"], dtype=np.float64)
+            if i < len(layers) - 1:
+                np.maximum(h, 0.0, out=h)
+        return h[:, 0] * float(part["y_std"]) + float(part["y_mean"])
+    raise FormatError(f"unknown predictor part type {kind!r}")
+
+
+class Predictor:
+    """A network-wise model loaded from its JSON dict; `predict(X)` -> latency in ms."""
+
+    def __init__(self, model: Mapping):
+        if not isinstance(model, Mapping) or model.get("kind") not in MODEL_KINDS:
+            raise FormatError(f"predictor kind must be one of {list(MODEL_KINDS)}")
+        try:
+            self.kind = model["kind"]
+            self.n_features = int(model["n_features"])
+            self.parts = list(model["parts"])
+            self.weights = [float(w) for w in model["weights"]]
+            self.log_target = bool(model.get("log_target", False))
+            # materialise the arrays once, so predict is only matmuls
+            self._parts = [self._materialise(p) for p in self.parts]
+        except (KeyError, TypeError, ValueError, IndexError) as e:
+            raise FormatError(
+                f"predictor model is incomplete or malformed ({type(e).__name__}: {e})"
+            ) from None
+        if len(self.weights) != len(self.parts):
+            raise FormatError("predictor model: 'weights' and 'parts' differ in length")
+        self.model = dict(model)
+
+    @staticmethod
+    def _materialise(p: Mapping) -> dict:
+        if p["type"] == "linear":
+            return {"type": "linear", "w": np.asarray(p["w"], dtype=np.float64), "b": float(p["b"])}
+        if p["type"] == "mlp":
+            layers = [
+                {"W": np.asarray(layer["W"], dtype=np.float64), "b": np.asarray(layer["b"], dtype=np.float64)}
+                for layer in p["layers"]
+            ]
+            for a, b in zip(layers[:-1], layers[1:]):
+                if a["W"].shape[1] != b["W"].shape[0]:
+                    raise ValueError("layer shapes do not chain")
+            return {
+                "type": "mlp",
+                "x_mean": np.asarray(p["x_mean"], dtype=np.float64),
+                "x_std": np.asarray(p["x_std"], dtype=np.float64),
+                "y_mean": float(p["y_mean"]),
+                "y_std": float(p["y_std"]),
+                "layers": layers,
+            }
+        raise ValueError(f"unknown part type {p['type']!r}")
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        X = np.atleast_2d(np.asarray(X, dtype=np.float64))
+        if X.shape[1] != self.n_features:
+            raise FormatError(f"predictor expects {self.n_features} features, got {X.shape[1]}")
+        out = np.zeros(len(X))
+        for w, p in zip(self.weights, self._parts):
+            if w:
+                out += w * _eval_part(p, X)
+        out = np.exp(out) if self.log_target else out
+        # 0.1 us resolution: float noise must not break the exact ties of estimated devices
+        return np.round(out, 4)
+
+    def to_json(self) -> dict:
+        return dict(self.model)
+
+
+# ------------------------------------------------------------------------------------- training
+def train(
+    kind: str,
+    X: np.ndarray,
+    y: np.ndarray,
+    val: tuple[np.ndarray, np.ndarray] | None = None,
+    seed: int = 0,
+    members: int = 3,
+    hidden: int = 64,
+    steps: int = 800,
+) -> Predictor:
+    """Fit one model kind on (X, y ms); `val` picks the residual weight of ``additive-mlp``."""
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if kind == "hat":
+        part = fit_mlp(X, y, hidden=400, layers=3, steps=max(steps, 1000), seed=seed)
+        parts, weights = [part], [1.0]
+    elif kind == "ridge":
+        parts, weights = [fit_ridge(X, y, 0.1)], [1.0]
+    elif kind == "additive-mlp":
+        lin = fit_ridge(X, y, 0.1)
+        resid = y - _eval_part(lin, X)
+        mlps = fit_mlp_ensemble(X, resid, members=members, hidden=hidden, steps=steps, seed=seed)
+        alpha = 0.5
+        if val is not None and len(val[1]):
+            Xv, yv = np.asarray(val[0], dtype=np.float64), np.asarray(val[1], dtype=np.float64)
+            base = _eval_part(lin, Xv)
+            res = np.mean([_eval_part(p, Xv) for p in mlps], 0)
+            errs = {a: float(np.mean((base + a * res - yv) ** 2)) for a in (0.0, 0.5, 1.0)}
+            alpha = min(errs, key=errs.get)
+        if alpha == 0.0:
+            mlps = []
+        parts = [lin, *mlps]
+        weights = [1.0] + [alpha / max(1, len(mlps))] * len(mlps)
+    else:
+        raise FormatError(f"unknown predictor kind {kind!r}; expected one of {list(MODEL_KINDS)}")
+    return Predictor(
+        {"kind": kind, "n_features": X.shape[1], "parts": parts, "weights": weights, "log_target": False}
+    )
+
+
+def as_predictor(model: Mapping | Predictor) -> Predictor:
+    return model if isinstance(model, Predictor) else Predictor(model)
+
+
+def stack_predictions(predictors: Sequence[Predictor], X: np.ndarray) -> np.ndarray:
+    """Columns = each predictor's prediction for X (used as features by few-shot heads)."""
+    return np.column_stack([p.predict(X) for p in predictors]) if predictors else np.zeros((len(X), 0))

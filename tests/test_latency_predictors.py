@@ -1,0 +1,105 @@
+"""Network-wise predictors: JSON round trip without pickle, stored metrics reproduced, few-shot adapt."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from explorer.errors import ExplorerError
+from explorer.latency import devices as D
+from explorer.latency import evaluate as E
+from explorer.latency.features import featurize, nb201_live_edges, ofa_block_macs, parse_nb201
+from explorer.latency.fewshot import adapt
+from explorer.latency.predictor import Predictor, train
+
+from .conftest import shared_file
+
+
+@pytest.fixture(scope="module")
+def help_nb201():
+    shared_file("latency", "nb201_help_ms.csv")
+    return E.load_dataset("help-nb201")
+
+
+def test_features():
+    ops = parse_nb201("|none~0|+|nor_conv_1x1~0|none~1|+|none~0|skip_connect~1|skip_connect~2|")
+    assert nb201_live_edges(ops) == [False, True, False, False, False, True]
+    x = featurize("nb201", ["|none~0|+|nor_conv_1x1~0|none~1|+|none~0|skip_connect~1|skip_connect~2|"])[0]
+    assert x.shape == (70,) and x[30:35].tolist() == [3, 2, 1, 0, 0] and x[65:70].tolist() == [0, 1, 1, 0, 0]
+    # OFA's MAC count of the max w1.0 net at r=200 (official count_net_flops: 479.5M)
+    assert abs(ofa_block_macs({"ks": "7" * 20, "e": "6" * 20, "d": "44444", "r": 200})[1] - 479.5) < 0.1
+    with pytest.raises(ExplorerError, match="arch_str"):
+        featurize("nb201", ["|conv~0|"])
+    with pytest.raises(ExplorerError, match="'ks' has values"):
+        featurize("ofa-mbv3", [{"ks": "9" * 20, "e": "3" * 20, "d": "22222", "r": 160}])
+
+
+def test_tiny_training_and_json_round_trip(help_nb201):
+    y = help_nb201.latency["eyeriss"]  # exactly additive per edge: the linear part must nail it
+    X = help_nb201.X
+    p = train("additive-mlp", X[:300], y[:300], val=(X[300:350], y[300:350]), members=2, hidden=16, steps=200)
+    m = E.metrics(p.predict(X[1000:3000]), y[1000:3000])
+    assert m["within_5pct"] > 0.99 and m["spearman"] > 0.99
+    text = json.dumps(p.to_json())
+    q = Predictor(json.loads(text))
+    np.testing.assert_allclose(q.predict(X[:50]), p.predict(X[:50]), rtol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "name", ["help-nb201-gold_6226", "latbench-nb201-desktop-cpu-core-i7-7820x-fp32", "help-ofa-2080ti_1"]
+)
+def test_shipped_predictor_reproduces_stored_validation(name):
+    try:
+        dev = D.load_device(name)
+    except D.DeviceError:
+        pytest.skip(f"{name} not trained yet")
+    ds_name, col = next((d, name[len(p) :]) for d, (_, _, p, _) in E.DATASETS.items() if name.startswith(p))
+    shared_file("latency", E.DATASETS[ds_name][0])
+    ds = E.load_dataset(ds_name)
+    ok = np.where(np.isfinite(ds.latency[col]))[0]
+    _, va, _ = E.split_a(len(ok), 0)
+    got = E.metrics(dev.predict(ds.space, [ds.configs[i] for i in ok[va]]), ds.latency[col][ok[va]])
+    stored = dev.provenance["accuracy"]["shipped_model_seed0"]["validation"]
+    for k in ("spearman", "rmse_ms", "within_10pct"):
+        assert abs(got[k] - stored[k]) < 2e-3, (k, got, stored)
+    assert dev.provenance["accuracy"]["protocol_A"]["additive-mlp"]["runs"] == 3
+
+
+def test_adapt_writes_device_that_predict_accepts(help_nb201, tmp_path, monkeypatch):
+    monkeypatch.setenv("NAS_EXPLORER_LUTS", str(tmp_path / "user"))
+    y = help_nb201.latency["pixel3"]
+    rows = np.random.default_rng(0).choice(900, 20, replace=False)
+    meas = tmp_path / "m.csv"
+    with open(meas, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["arch_str", "latency_ms"])
+        for i in rows:
+            w.writerow([help_nb201.configs[i], y[i]])
+    sources = [
+        n
+        for n in ("help-nb201-pixel2", "help-nb201-samsung_a50", "help-nb201-gold_6240")
+        if n in {d["name"] for d in D.list_devices()}
+    ]
+    path = adapt(meas, "my-phone", sources=sources)
+    assert path == tmp_path / "user" / "my-phone.json"
+    dev = D.load_device("my-phone")
+    test = np.arange(1000, 2000)
+    pred = dev.predict("nb201", [help_nb201.configs[i] for i in test])
+    assert E.spearman(pred, y[test]) > 0.8
+    # a second adapt under the same name keeps a backup of the first
+    adapt(meas, "my-phone", sources=sources[:1])
+    assert (tmp_path / "user" / "my-phone.json.bak").exists()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("arch_str\n|none~0|+|none~0|none~1|+|none~0|none~1|none~2|\n")
+    with pytest.raises(ExplorerError, match="latency_ms"):
+        adapt(bad, "x")
+
+
+def test_spearman_handles_ties():
+    assert E.spearman([1, 2, 2, 3], [1, 2, 2, 3]) == pytest.approx(1.0)
+    assert E.spearman([3, 2, 1], [1, 2, 3]) == pytest.approx(-1.0)
+    m = E.metrics([1.0, 2.15, 3.0], [1.0, 2.0, 3.0])
+    assert m["within_10pct"] == 1.0 and m["within_5pct"] == pytest.approx(2 / 3, abs=1e-3)
