@@ -100,7 +100,7 @@ def test_unknown_device_message(user_luts):
         (
             '{"format": "nas-explorer/device", "version": 1, "name": "x", "kind": "lut",'
             ' "spaces": ["ofa-mbv3-w1.2"], "provenance": {}}',
-            "partial: lacks 'tables'",
+            "'tables' is missing.*partial",
         ),
         (
             '{"format": "nas-explorer/device", "version": 1, "name": "x", "kind": "network",'

@@ -288,6 +288,19 @@ def device_from_json(d, path: Path | None = None) -> Device:
     if missing:
         raise FormatError(f"{where}: device file lacks {missing}")
     cls = DEVICE_KINDS.get(d["kind"])
+    if d["kind"] == "lut" and d.get("keyer", "graph") == "graph":
+        # tables keyed by the core's per-layer LUT keys (local profiles): graph_lut owns those
+        from .graph_lut import LutDevice as GraphLutDevice
+
+        try:
+            dev = GraphLutDevice.from_dict(d, str(path) if path else "")
+        except ExplorerError as e:
+            msg = str(e)
+            raise FormatError(msg if msg.startswith(where) else f"{where}: {msg}") from None
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise FormatError(f"{where}: malformed device file ({e})") from None
+        dev.path = path
+        return dev
     if cls is None:
         raise FormatError(f"{where}: unknown device kind {d['kind']!r} (known: {sorted(DEVICE_KINDS)})")
     try:
@@ -344,6 +357,12 @@ def load_device(name_or_path: str | Path) -> Device:
         path = p
     else:
         path = _files().get(str(name_or_path))
+        if path is None and str(name_or_path).startswith("local"):
+            from .local import resolve_local  # this machine is always a device
+
+            dev = resolve_local(str(name_or_path))
+            if dev is not None:
+                return dev
         if path is None:
             known = sorted(_files())
             hint = f"; known: {', '.join(known[:8])}{' ...' if len(known) > 8 else ''}" if known else ""

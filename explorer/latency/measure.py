@@ -1,0 +1,459 @@
+"""The measurement protocol (../shared/notes/latency.md): one function times anything on one runtime.
+
+Why each rule: a fixed thread count because OpenMP spin-waiting makes multi-thread timings spike
+10-300x when another process is busy; eval + inference mode and a fixed input shape so every run
+does the same work; >= 10 warm-up runs for allocator and kernel caches; the *median* of >= 30 runs
+with p10/p90 so single preemptions do not move the figure; the CPU time other processes used
+during the runs (from /proc/stat) and the p90/p10 dispersion to detect foreign load, in which case
+the measurement is repeated (a few times, after a pause) and flagged when it never came out clean.
+Every record carries the runtime, its version, CPU model, threads and batch size: a "device" is
+hardware x runtime x threads x batch.
+
+Runtimes: ``torch`` (CPU, eager), ``onnxruntime`` (CPU; the module is exported to ONNX in memory)
+and ``torch-cuda`` (CUDA events, synchronised per run).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import functools
+import io
+import math
+import os
+import platform
+import re
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+
+from explorer.errors import ExplorerError
+
+RUNTIMES = ("torch", "onnxruntime", "torch-cuda")
+RUNTIME_ALIASES = {"torch": "torch", "torch-cpu": "torch", "onnxruntime": "onnxruntime", "ort": "onnxruntime"}
+RUNTIME_ALIASES.update({"onnxruntime-cpu": "onnxruntime", "torch-cuda": "torch-cuda", "cuda": "torch-cuda"})
+
+
+MIN_SPREAD_MS = 0.01  # below this p90 - p10 is timer noise, not disturbance (tiny layers)
+
+
+class MeasureError(ExplorerError):
+    """A module or network could not be measured on the requested runtime."""
+
+
+def canonical_runtime(runtime: str) -> str:
+    r = str(runtime).strip().lower()
+    if r not in RUNTIME_ALIASES:
+        raise MeasureError(f"unknown runtime {runtime!r}; expected one of {list(RUNTIMES)}")
+    return RUNTIME_ALIASES[r]
+
+
+def cpu_count() -> int:
+    """Cores this process may run on (the affinity mask, not the machine's total)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class MeasureConfig:
+    """How to measure: the device part (runtime, threads, batch) and the protocol part."""
+
+    runtime: str = "torch"
+    threads: int = 1  # 0: all cores this process may use
+    batch: int = 1
+    warmup: int = 10
+    runs: int = 30
+    max_runs: int = 200  # tiny layers get more runs (up to this) so they fill `min_time_s`
+    min_time_s: float = 0.05
+    max_attempts: int = 3  # measurements repeated under foreign load
+    foreign_threshold: float = 0.25  # cores of CPU time used by other processes during the runs
+    max_dispersion: float = 1.5  # p90 / p10 above this counts as disturbed
+    pause_s: float = 0.2  # wait before a repeat (grows with the attempt number)
+    clock: str = "auto"  # 'wall' | 'cpu' (thread CPU time) | 'auto' (see measure_callable)
+
+    def __post_init__(self):
+        object.__setattr__(self, "runtime", canonical_runtime(self.runtime))
+        if self.threads == 0:
+            object.__setattr__(self, "threads", cpu_count())
+        if self.clock not in ("auto", "wall", "cpu"):
+            raise MeasureError(f"clock must be auto, wall or cpu, got {self.clock!r}")
+        if self.clock == "cpu" and not cpu_clock_valid(self):
+            raise MeasureError("clock 'cpu' measures single-thread CPU runtimes only (threads 1, not CUDA)")
+        for name, low in (("threads", 1), ("batch", 1), ("warmup", 0), ("runs", 1), ("max_attempts", 1)):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < low:
+                raise MeasureError(f"{name} must be an integer >= {low}, got {v!r}")
+
+    def protocol(self) -> dict:
+        d = asdict(self)
+        for k in ("runtime", "threads", "batch"):
+            d.pop(k)
+        return d
+
+    def with_protocol(self, protocol: dict | None) -> MeasureConfig:
+        known = {k: v for k, v in (protocol or {}).items() if k in self.protocol()}
+        return replace(self, **known)
+
+
+# -- environment ---------------------------------------------------------------------------------
+def cpu_model() -> str:
+    """CPU model name from /proc/cpuinfo (Linux), else platform.processor()."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.lower().startswith(("model name", "hardware", "cpu model")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown-cpu"
+
+
+def gpu_model() -> str | None:
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return torch.cuda.get_device_name(0)
+    except Exception:  # pragma: no cover - broken CUDA installs
+        return None
+    return None
+
+
+def slug(text: str) -> str:
+    """`AMD EPYC 7B13 64-Core Processor` -> `amd-epyc-7b13-64-core`: file-name-safe device names."""
+    s = re.sub(r"\((r|tm)\)", "", text.lower())
+    s = re.sub(r"(@| with ).*$", "", s)
+    s = re.sub(r"\b(processor|cpu)\b", " ", s)
+    s = re.sub(r"[^a-z0-9]+", "-", s).strip("-")
+    return s[:40].strip("-") or "unknown"
+
+
+def runtime_versions() -> dict:
+    import torch
+
+    out = {"torch": torch.__version__.split("+")[0], "python": platform.python_version()}
+    try:
+        import onnxruntime
+
+        out["onnxruntime"] = onnxruntime.__version__
+    except ImportError:
+        out["onnxruntime"] = None
+    if torch.cuda.is_available():
+        out["cuda"] = torch.version.cuda
+    return out
+
+
+def environment(config: MeasureConfig) -> dict:
+    """What a measurement's numbers depend on, recorded with every table and record."""
+    env = _environment(config.runtime, config.threads, config.batch)
+    return {**env, "versions": dict(env["versions"])}
+
+
+@functools.lru_cache(maxsize=16)
+def _environment(runtime: str, threads: int, batch: int) -> dict:
+    config = MeasureConfig(runtime=runtime, threads=threads, batch=batch)
+    versions = runtime_versions()
+    env = {
+        "runtime": config.runtime,
+        "runtime_version": versions["onnxruntime"] if config.runtime == "onnxruntime" else versions["torch"],
+        "versions": versions,
+        "hardware": gpu_model() if config.runtime == "torch-cuda" else cpu_model(),
+        "cpu_model": cpu_model(),
+        "cpu_cores": cpu_count(),
+        "threads": config.threads,
+        "batch": config.batch,
+        "os": f"{platform.system()} {platform.release()}",
+    }
+    return env
+
+
+def today() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# -- foreign load --------------------------------------------------------------------------------
+def _proc_stat() -> tuple[int, int] | None:
+    """(busy, total) jiffies over all CPUs, or None where /proc/stat does not exist."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            parts = f.readline().split()
+    except OSError:
+        return None
+    vals = [int(v) for v in parts[1:9]]
+    idle = vals[3] + vals[4]
+    return sum(vals) - idle, sum(vals)
+
+
+def _own_jiffies() -> int | None:
+    try:
+        with open("/proc/self/stat", encoding="ascii") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime of all threads
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+class LoadMonitor:
+    """CPU time that *other* processes used between start() and stop(), in cores
+    (1.0 = one core fully busy). Linux only; elsewhere falls back to the 1-minute load average."""
+
+    def start(self) -> LoadMonitor:
+        self._stat, self._own, self._t = _proc_stat(), _own_jiffies(), time.perf_counter()
+        return self
+
+    def stop(self) -> float | None:
+        stat, own = _proc_stat(), _own_jiffies()
+        if self._stat is None or stat is None or own is None or self._own is None:
+            try:
+                return max(0.0, os.getloadavg()[0] - 1.0)
+            except (AttributeError, OSError):
+                return None
+        d_busy, d_total = stat[0] - self._stat[0], stat[1] - self._stat[1]
+        if d_total <= 0:
+            return 0.0
+        ncpu = os.cpu_count() or 1
+        foreign = max(0, d_busy - (own - self._own))
+        return foreign / d_total * ncpu
+
+
+# -- records -------------------------------------------------------------------------------------
+@dataclass
+class Measurement:
+    """One measured thing: summary statistics (ms), how it was measured, and whether it is clean."""
+
+    median_ms: float
+    mean_ms: float
+    p10_ms: float
+    p90_ms: float
+    std_ms: float
+    min_ms: float
+    count: int
+    attempts: int = 1
+    foreign_load: bool = False
+    foreign_cpu: float | None = None  # cores used by other processes during the kept attempt
+    dispersion: float = 1.0  # p90 / p10 of the kept attempt
+    clock: str = "wall"  # 'wall' (GPU time for CUDA) or 'cpu' (this thread's CPU time)
+    env: dict = field(default_factory=dict)
+
+    def entry(self) -> dict:
+        """The compact form stored per LUT key (environment is stored once per table)."""
+        return {
+            "median": round(self.median_ms, 6),
+            "mean": round(self.mean_ms, 6),
+            "p10": round(self.p10_ms, 6),
+            "p90": round(self.p90_ms, 6),
+            "std": round(self.std_ms, 6),
+            "min": round(self.min_ms, 6),
+            "count": self.count,
+            "attempts": self.attempts,
+            "foreign_load": self.foreign_load,
+            "clock": self.clock,
+        }
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def summarize(times_ms: Sequence[float]) -> dict:
+    t = np.asarray(times_ms, dtype=np.float64)
+    p10, med, p90 = np.percentile(t, [10, 50, 90])
+    return {
+        "median_ms": float(med),
+        "mean_ms": float(t.mean()),
+        "p10_ms": float(p10),
+        "p90_ms": float(p90),
+        "std_ms": float(t.std()),
+        "min_ms": float(t.min()),
+        "count": int(t.size),
+    }
+
+
+# -- runtimes ------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def thread_scope(threads: int) -> Iterator[None]:
+    """Fix torch's intra-op threads (and the OpenMP/MKL variables that subprocesses inherit) for
+    the duration; restore afterwards. Denormals are flushed so random weights cannot hit the slow
+    subnormal path in one measurement and not in another."""
+    import torch
+
+    prev_threads = torch.get_num_threads()
+    prev_env = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    torch.set_num_threads(threads)
+    for k in prev_env:
+        os.environ[k] = str(threads)
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
+        torch.set_num_threads(prev_threads)
+        for k, v in prev_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def make_inputs(input_shapes: Sequence[Sequence[int]], batch: int, seed: int = 0):
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    return [torch.randn((batch, *shape), generator=gen) for shape in input_shapes]
+
+
+def onnx_bytes(module, inputs) -> bytes:
+    """Export to ONNX in memory (TorchScript exporter: no files, no dynamo tracing cost)."""
+    import torch
+
+    buf = io.BytesIO()
+    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+        warnings.simplefilter("ignore")
+        names = [f"x{i}" for i in range(len(inputs))]
+        try:
+            torch.onnx.export(module, tuple(inputs), buf, input_names=names, opset_version=17, dynamo=False)
+        except TypeError:  # older torch without the `dynamo` argument
+            torch.onnx.export(module, tuple(inputs), buf, input_names=names, opset_version=17)
+    return buf.getvalue()
+
+
+def _runner(module, input_shapes, config: MeasureConfig) -> Callable[[], float | None]:
+    """A zero-argument callable running the module once; returns its GPU time (ms) for CUDA."""
+    import torch
+
+    module = module.eval()
+    inputs = make_inputs(input_shapes, config.batch)
+    if config.runtime == "torch":
+
+        def run():
+            with torch.inference_mode():
+                module(*inputs)
+
+        return run
+    if config.runtime == "onnxruntime":
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise MeasureError("runtime onnxruntime is not installed (pip install onnxruntime)") from None
+        try:
+            model = onnx_bytes(module, inputs)
+        except Exception as e:
+            raise MeasureError(f"ONNX export failed: {type(e).__name__}: {str(e).splitlines()[0]}") from e
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = config.threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.log_severity_level = 3
+        sess = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+        feeds = {i.name: x.numpy() for i, x in zip(sess.get_inputs(), inputs)}
+
+        def run():
+            sess.run(None, feeds)
+
+        return run
+    if not torch.cuda.is_available():
+        raise MeasureError("runtime torch-cuda needs a CUDA GPU; none is available here")
+    dev = torch.device("cuda")
+    module = module.to(dev)
+    inputs = [x.to(dev) for x in inputs]
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+
+    def run_cuda():
+        with torch.inference_mode():
+            start.record()
+            module(*inputs)
+            end.record()
+        end.synchronize()
+        return start.elapsed_time(end)
+
+    return run_cuda
+
+
+def _time_runs(run: Callable[[], float | None], n: int) -> tuple[list[float], list[float]]:
+    """Per-run (wall or GPU ms, this thread's CPU ms)."""
+    wall, cpu = [], []
+    clock, tclock = time.perf_counter_ns, time.thread_time_ns
+    for _ in range(n):
+        t0, c0 = clock(), tclock()
+        gpu = run()
+        c1, t1 = tclock(), clock()
+        wall.append(gpu if gpu is not None else (t1 - t0) / 1e6)
+        cpu.append((c1 - c0) / 1e6)
+    return wall, cpu
+
+
+def cpu_clock_valid(config: MeasureConfig) -> bool:
+    """Thread CPU time equals latency only when all the work runs in the calling thread: one
+    intra-op thread on a CPU runtime (torch and onnxruntime then run inline, no pool)."""
+    return config.threads == 1 and config.runtime in ("torch", "onnxruntime")
+
+
+def measure_callable(run: Callable[[], float | None], config: MeasureConfig) -> Measurement:
+    """Time `run` by the protocol (threads must already be fixed; see `measure_module`).
+
+    Clock 'auto': wall time, except when other processes were busy during the runs and the
+    measurement is single-threaded on the CPU: then this thread's CPU time, which preemption does
+    not inflate (on a quiet machine the two agree for compute-bound single-thread work). The
+    record keeps `foreign_load: true` and says which clock it used."""
+    use_cpu_ok = cpu_clock_valid(config)
+    attempts: list[tuple[bool, dict, float | None, float, str]] = []
+    for attempt in range(config.max_attempts):
+        if attempt:
+            time.sleep(config.pause_s * attempt)
+        warm, _ = _time_runs(run, max(config.warmup, 1))
+        per_run = max(float(np.median(warm[len(warm) // 2 :])), 1e-3)
+        n = max(config.runs, min(config.max_runs, math.ceil(config.min_time_s * 1000 / per_run)))
+        monitor = LoadMonitor().start()
+        wall, cpu = _time_runs(run, n)
+        foreign = monitor.stop()
+        loaded = foreign is not None and foreign > config.foreign_threshold
+        clock = (
+            "cpu" if config.clock == "cpu" or (config.clock == "auto" and loaded and use_cpu_ok) else "wall"
+        )
+        s = summarize(cpu if clock == "cpu" else wall)
+        disp = s["p90_ms"] / max(s["p10_ms"], 1e-9)
+        spread = disp > config.max_dispersion and s["p90_ms"] - s["p10_ms"] > MIN_SPREAD_MS
+        disturbed = loaded or spread
+        attempts.append((disturbed, s, foreign, disp, clock))
+        if not disturbed or (clock == "cpu" and not spread):
+            break
+    clean = [a for a in attempts if not a[0]] or [a for a in attempts if a[4] == "cpu"] or attempts
+    disturbed, s, foreign, disp, clock = min(clean, key=lambda a: a[1]["median_ms"])
+    return Measurement(
+        **s,
+        attempts=len(attempts),
+        foreign_load=disturbed,
+        foreign_cpu=None if foreign is None else round(foreign, 3),
+        dispersion=round(disp, 4),
+        clock=clock,
+    )
+
+
+def measure_module(module, input_shapes: Sequence[Sequence[int]], config: MeasureConfig) -> Measurement:
+    """Measure one torch module (a layer or a whole network) on `config`'s runtime.
+
+    `input_shapes` exclude the batch dimension; the batch size comes from the config."""
+    import torch
+
+    config = MeasureConfig(**asdict(config))  # re-validate (threads=0 -> all cores)
+    with thread_scope(config.threads):
+        with torch.inference_mode(False):
+            run = _runner(module, input_shapes, config)
+        try:
+            m = measure_callable(run, config)
+        except RuntimeError as e:
+            raise MeasureError(f"{config.runtime} failed to run the module: {str(e).splitlines()[0]}") from e
+    m.env = environment(config)
+    return m
+
+
+def measure_graph(graph, config: MeasureConfig, seed: int = 0) -> Measurement:
+    """Whole-network latency of an ArchGraph (the reference a LUT prediction is checked against)."""
+    from explorer.arch import build_model
+
+    model = build_model(graph, seed=seed).eval()
+    return measure_module(model, [graph.input_shape], config)
