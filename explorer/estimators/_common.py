@@ -1,0 +1,165 @@
+"""What the weight-inheriting estimators share: the CIFAR-10 sample split, a training step loop and
+accuracy on held-out images."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data import crop_flip, load_builtin_cifar, load_npz_batch, normalize, shared_cifar_path
+from ..errors import ExplorerError
+from ..jobs import Cancelled, Progress, ProgressFn, Rate, StopFn, never_stop, no_progress
+
+
+class EstimatorError(ExplorerError):
+    """An estimator was asked for something it cannot do (bad budget, wrong space, bad checkpoint)."""
+
+
+@dataclass
+class Split:
+    """Training images and held-out images, normalised float32 NCHW."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    source: str
+
+
+def cifar_split(n_train: int | None = None, n_val: int | None = None) -> Split:
+    """Train on the CIFAR-10 training sample, hold out the test sample (1000 + 1000 images from
+    ../shared, else the shipped 256 + 256)."""
+    tr, te = shared_cifar_path("train"), shared_cifar_path("test")
+    if tr is not None and te is not None:
+        xtr, ytr = load_npz_batch(tr, 1000)
+        xte, yte = load_npz_batch(te, 1000)
+        source = "shared CIFAR-10 sample (1000 train / 1000 test images)"
+    else:
+        xtr, ytr = load_builtin_cifar("train")
+        xte, yte = load_builtin_cifar("test")
+        source = "built-in CIFAR-10 sample (256 train / 256 test images)"
+    xtr, ytr = xtr[:n_train], ytr[:n_train]
+    xte, yte = xte[:n_val], yte[:n_val]
+    return Split(
+        normalize(xtr),
+        torch.as_tensor(np.asarray(ytr), dtype=torch.int64),
+        normalize(xte),
+        torch.as_tensor(np.asarray(yte), dtype=torch.int64),
+        source,
+    )
+
+
+def check_budget(steps: int, batch_size: int) -> None:
+    if steps < 0:
+        raise EstimatorError(f"steps must be >= 0, got {steps}")
+    if batch_size < 2:
+        raise EstimatorError(f"batch size must be >= 2 (BatchNorm), got {batch_size}")
+
+
+def batches(n: int, batch_size: int, steps: int, seed: int):
+    """Index batches for `steps` steps: shuffled epochs, the same for the same seed."""
+    g = torch.Generator().manual_seed(seed)
+    perm, pos = torch.randperm(n, generator=g), 0
+    bs = min(batch_size, n)
+    for _ in range(steps):
+        if pos + bs > n:
+            perm, pos = torch.randperm(n, generator=g), 0
+        yield perm[pos : pos + bs]
+        pos += bs
+
+
+def train_steps(
+    forward: Callable[[torch.Tensor, int], torch.Tensor],
+    params,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    steps: int,
+    batch_size: int = 64,
+    lr: float = 0.05,
+    optimizer: str = "sgd",
+    weight_decay: float = 5e-4,
+    augment: bool = True,
+    seed: int = 0,
+    phase: str = "train",
+    progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
+) -> list[float]:
+    """Minimise cross-entropy for `steps` steps (cosine learning rate); `forward(images, step)` returns
+    logits (it may sample an architecture per step). Returns the loss of each step."""
+    check_budget(steps, batch_size)
+    progress = progress or no_progress
+    should_stop = should_stop or never_stop
+    params = [p for p in params if p.requires_grad]
+    if optimizer == "adam":
+        opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    else:
+        opt = torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
+    losses = []
+    rate = Rate(steps)
+    for step, idx in enumerate(batches(len(x), batch_size, steps, seed), start=1):
+        if should_stop():
+            raise Cancelled(f"{phase} cancelled at step {step - 1}")
+        for group in opt.param_groups:
+            group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * (step - 1) / max(1, steps)))
+        xb = x[idx]
+        if augment:
+            xb = crop_flip(xb, seed * 100_003 + step)
+        loss = F.cross_entropy(forward(xb, step), y[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        ips, eta = rate.update(step, len(idx))
+        progress(Progress(phase=phase, step=step, total=steps, loss=losses[-1], images_per_s=ips, eta_s=eta))
+    return losses
+
+
+@torch.no_grad()
+def accuracy(
+    forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor, batch_size: int = 250
+) -> tuple[float, float]:
+    """(top-1 accuracy, mean cross-entropy) of `forward` on held-out images."""
+    correct, loss = 0, 0.0
+    for i in range(0, len(x), batch_size):
+        logits = forward(x[i : i + batch_size])
+        correct += int((logits.argmax(1) == y[i : i + batch_size]).sum())
+        loss += float(F.cross_entropy(logits, y[i : i + batch_size], reduction="sum"))
+    return correct / len(x), loss / len(x)
+
+
+def model_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    model.eval()
+    return accuracy(model, x, y)
+
+
+def read_state(path) -> dict[str, torch.Tensor]:
+    """A state_dict file (torch.save of a dict of tensors; a {"state_dict": ...} wrapper is accepted)."""
+    from pathlib import Path
+
+    p = Path(path)
+    if not p.is_file():
+        raise EstimatorError(f"{p}: no such weights file")
+    try:
+        obj = torch.load(p, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, ValueError, EOFError) as e:
+        raise EstimatorError(f"{p}: not a readable weights file ({str(e).splitlines()[0][:120]})") from None
+    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise EstimatorError(f"{p}: expected a state_dict (names -> tensors)")
+    return obj
+
+
+def write_state(state: dict[str, torch.Tensor], path) -> None:
+    from pathlib import Path
+
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({k: v.detach().cpu().contiguous() for k, v in state.items()}, p)
