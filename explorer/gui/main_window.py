@@ -1,5 +1,5 @@
 """The main window: graph editor in the centre, docks around it (space, palette, devices,
-metrics, inspector, errors), menus and shortcuts, live metrics in a worker."""
+metrics, inspector, estimators, errors), menus and shortcuts, live metrics in a worker."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from ..errors import ExplorerError
 from ..live_metrics import LiveSettings, default_devices, list_devices
 from ..spaces import get_space
 from .document import Document
+from .estimators_panel import EstimatorsPanel
 from .layout import auto_layout, collapsible, default_collapsed, view_graph
 from .metrics_worker import MetricsController
 from .panels import DeviceList, ErrorsList, Inspector, MetricsPanel, PaletteTree
@@ -114,6 +115,7 @@ class MainWindow(QMainWindow):
         self.metrics = MetricsPanel()
         self.inspector = Inspector(self.scene)
         self.errors = ErrorsList()
+        self.estimators = EstimatorsPanel()
         self.space_dock = self._dock("Space", "SpaceDock", self.space_panel, L)
         self.palette_dock = self._dock("Palette", "PaletteDock", self.palette, L)
         self.tabifyDockWidget(self.space_dock, self.palette_dock)
@@ -121,6 +123,9 @@ class MainWindow(QMainWindow):
         self.devices_dock = self._dock("Devices", "DevicesDock", self.device_list, L)
         self.metrics_dock = self._dock("Metrics", "MetricsDock", self.metrics, R)
         self.inspector_dock = self._dock("Inspector", "InspectorDock", self.inspector, R)
+        self.estimators_dock = self._dock("Estimators", "EstimatorsDock", self.estimators, R)
+        self.tabifyDockWidget(self.inspector_dock, self.estimators_dock)
+        self.inspector_dock.raise_()
         self.errors_dock = self._dock("Errors", "ErrorsDock", self.errors, B)
         self.status_label = QLabel("")
         self.statusBar().addPermanentWidget(self.status_label)
@@ -173,6 +178,7 @@ class MainWindow(QMainWindow):
             self.devices_dock,
             self.metrics_dock,
             self.inspector_dock,
+            self.estimators_dock,
             self.errors_dock,
         ):
             panels.addAction(d.toggleViewAction())
@@ -206,6 +212,9 @@ class MainWindow(QMainWindow):
         self.palette.addRequested.connect(self.add_from_palette)
         self.errors.nodesActivated.connect(self._select_issue_nodes)
         self.device_list.selectionChangedDevices.connect(self._devices_changed)
+        self.estimators.rowChanged.connect(self.metrics.set_estimator)
+        self.estimators.status.connect(self.show_status)
+        self.estimators.set_graph(self.doc.graph)
         c = self.controller
         c.started.connect(self._metrics_started)
         c.entry.connect(self._metrics_entry)
@@ -232,6 +241,7 @@ class MainWindow(QMainWindow):
     def _on_changed(self, structural: bool) -> None:
         report = self.doc.report
         self.errors.show_report(report)
+        self.estimators.set_graph(self.doc.graph)
         n = len(report.issues)
         self.errors_dock.setWindowTitle(f"Errors ({n})" if n else "Errors")
         if structural:
@@ -252,6 +262,7 @@ class MainWindow(QMainWindow):
         self.controller.request(self.doc.graph, self.live, self.device_list.checked(), immediate=immediate)
 
     def _metrics_done(self, _gen: int, _res: dict) -> None:
+        self.metrics.last_result = _res
         self.last_metrics_seconds = time.perf_counter() - self._t_request
         self.metrics.finish(self.last_metrics_seconds)
         self.statusBar().showMessage(f"metrics updated in {self.last_metrics_seconds:.2f} s", 4000)
@@ -500,4 +511,5 @@ class MainWindow(QMainWindow):
         self.qsettings.setValue("window_state", self.saveState(STATE_VERSION))
         self.qsettings.sync()
         self.controller.shutdown()
+        self.estimators.shutdown()
         super().closeEvent(event)

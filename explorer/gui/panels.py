@@ -320,6 +320,8 @@ class MetricsPanel(QWidget):
         self.footer.setWordWrap(True)
         lay.addWidget(self.footer)
         self.values: dict[str, dict] = {}  # last entries of the last valid graph
+        self.estimator: tuple[str, str, str, str] | None = None  # label, key, text, tip (extra row)
+        self.last_result: dict | None = None
         self.computing: set[str] = set()
         self.stale = False
         self.devices: list[str] = []
@@ -334,6 +336,20 @@ class MetricsPanel(QWidget):
             self.latency.setItem(r, 0, item)
             for c in (1, 2, 3):
                 self.latency.setItem(r, c, QTableWidgetItem(""))
+        self.render()
+
+    def set_estimator(self, label: str, key: str, text: str = "", tip: str = "") -> None:
+        """The Estimators dock's choice as an extra summary row: live metrics (params, Zen-Score,
+        GradSign) mirror their row; others show `text` (e.g. a one-shot score)."""
+        self.estimator = (label, key, text, tip)
+        n = len(SUMMARY) + 1
+        if self.summary.rowCount() != n:
+            self.summary.setRowCount(n)
+            self.summary.setItem(n - 1, 0, QTableWidgetItem(""))
+            self.summary.setItem(n - 1, 1, QTableWidgetItem(""))
+            self.summary.setFixedHeight(
+                self.summary.verticalHeader().length() + self.summary.horizontalHeader().height() + 4
+            )
         self.render()
 
     def start(self, keys: list[str]) -> None:
@@ -407,6 +423,19 @@ class MetricsPanel(QWidget):
             if e.get("value") is None and e.get("reason"):
                 text = f"n/a \u2013 {e['reason']}" if key not in self.computing else text
             self._set(self.summary, r, 1, text, tip or text, color, italic)
+        if self.estimator is not None and self.summary.rowCount() > len(SUMMARY):
+            label, key, text, tip = self.estimator
+            r = len(SUMMARY)
+            self._set(self.summary, r, 0, f"Estimator: {label}", "chosen in the Estimators dock", None, False)
+            f = QFont(self.summary.item(r, 0).font())
+            f.setBold(True)
+            self.summary.item(r, 0).setFont(f)
+            if any(k == key for k, _ in SUMMARY):
+                row = self.summary.item([k for k, _ in SUMMARY].index(key), 1)
+                self._set(self.summary, r, 1, row.text(), row.toolTip(), row.foreground().color(), False)
+            else:
+                grey = GREY if self.stale else None
+                self._set(self.summary, r, 1, text or "\u2013", tip or text, grey, False)
         for r, d in enumerate(self.devices):
             key = f"latency:{d}"
             text, tip, color, italic = self._cell(key)
@@ -434,6 +463,8 @@ class MetricsPanel(QWidget):
         for r, (k, _) in enumerate(SUMMARY):
             if k == key:
                 return self.summary.item(r, 1).text()
+        if key == "estimator" and self.summary.rowCount() > len(SUMMARY):
+            return self.summary.item(len(SUMMARY), 1).text()
         if key.startswith("latency:") and key[8:] in self.devices:
             return self.latency.item(self.devices.index(key[8:]), 1).text()
         return ""

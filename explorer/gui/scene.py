@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import zlib
 
-from PySide6.QtCore import QMimeData, QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QMimeData, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPainterPath, QPen, QTransform
 from PySide6.QtWidgets import (
     QApplication,
@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QGraphicsPathItem,
     QGraphicsScene,
     QGraphicsView,
+    QInputDialog,
     QMenu,
     QStyle,
 )
@@ -28,6 +29,7 @@ from .layout import auto_layout, collapsible, view_graph
 MARGIN = 40.0  # scene margin around the items; zoom-to-fit shows exactly this rect (no scrollbars)
 OP_MIME = "application/x-nas-explorer-op"
 ARCH_MIME = "application/x-nas-explorer-arch"
+_FRESH = " (the graph had no weights: grown from a fresh seeded init, seed 0)"
 
 CATEGORY_COLORS = {
     "io": "#d6e4f5",
@@ -140,17 +142,29 @@ class NodeItem(QGraphicsItem):
         scene = self.scene()
         if not isinstance(scene, GraphScene):
             return
-        menu = QMenu()
+        views = scene.views()
+        menu = QMenu(views[0] if views else None)  # parented: status tips reach the main window
+        menu.setToolTipsVisible(True)
+        key, selected = self.key, self.isSelected()
         if self.is_group:
-            menu.addAction("Expand " + self.key[6:], lambda: scene.set_collapsed(self.key[6:], False))
+            menu.addAction("Expand " + key[6:], lambda: scene.set_collapsed(key[6:], False))
         else:
-            grp = scene.doc.graph.g.nodes[self.key].get("group")
+            grp = scene.doc.graph.g.nodes[key].get("group")
             if grp:
                 menu.addAction(f"Collapse {grp}", lambda: scene.set_collapsed(grp, True))
+            scene.add_net2net_actions(menu, key)
+        # edits rebuild the scene (deleting this item): run them after this handler has returned
         menu.addAction(
-            "Delete", scene.delete_selected if self.isSelected() else lambda: scene.delete_keys([self.key])
+            "Delete",
+            lambda: QTimer.singleShot(
+                0, scene.delete_selected if selected else lambda: scene.delete_keys([key])
+            ),
         )
+        scene.last_menu = menu
+        event.accept()
         menu.exec(event.screenPos())
+        scene.last_menu = None
+        menu.deleteLater()
 
 
 class EdgeItem(QGraphicsPathItem):
@@ -228,6 +242,7 @@ class GraphScene(QGraphicsScene):
         self._drag_src: NodeItem | None = None
         self._drag_line: QGraphicsPathItem | None = None
         self._press_pos: dict[str, QPointF] = {}
+        self.last_menu: QMenu | None = None  # the node menu being shown (tests, status)
         self.setBackgroundBrush(QColor("#fafafa"))
         doc.changed.connect(lambda _s: self.rebuild())
         self.rebuild()
@@ -448,6 +463,113 @@ class GraphScene(QGraphicsScene):
         self.doc.edit(f"Paste {len(data['nodes'])} node(s)", fn)
         self.select_nodes(list(new_ids.values()))
         return list(new_ids.values())
+
+    # -- Net2Net: grow the network keeping its function --------------------------------------
+    def add_net2net_actions(self, menu: QMenu, nid: str) -> None:
+        """Widen to N and Deepen here, disabled with the reason when the transform would change
+        the network's function (tooltip and status tip)."""
+        from ..estimators.net2net import candidate_actions, deepen_problem, widen_problem
+
+        graph = self.doc.graph
+        if not self.doc.report.ok:
+            why_w = why_d = "fix the graph's errors first (see Errors)"
+        else:
+            why_w, why_d = widen_problem(graph, nid), deepen_problem(graph, nid)
+        menu.addSeparator()
+        wide = menu.addAction("Widen to N (keep function)\u2026")
+        suggested = {a["node"]: a["width"] for a in candidate_actions(graph) if a["action"] == "widen"}
+        wide.triggered.connect(lambda: QTimer.singleShot(0, lambda: self.widen_node(nid, None, suggested)))
+        deep = menu.addAction("Deepen here (keep function)")
+        deep.triggered.connect(lambda: QTimer.singleShot(0, lambda: self.deepen_node(nid)))
+        for act, why, ok_tip in (
+            (wide, why_w, f"add units to {nid} copied from existing ones; the network computes the same"),
+            (deep, why_d, f"insert an identity-initialised layer after {nid}; the network computes the same"),
+        ):
+            act.setEnabled(why is None)
+            act.setToolTip(why or ok_tip)
+            act.setStatusTip(why or ok_tip)
+        menu.addSeparator()
+
+    def _weights(self) -> tuple[dict, bool]:
+        """(state_dict, fresh): the document's weights, else a seeded init (seed 0) of the graph."""
+        if self.doc.weights is not None:
+            return self.doc.weights, False
+        from ..arch.build import build_model
+
+        return build_model(self.doc.graph, seed=0).state_dict(), True
+
+    def _child(self, g2: ArchGraph, lineage: dict) -> ArchGraph:
+        parent = self.doc.graph.meta.get("candidate_id")
+        g2.meta.pop("candidate_id", None)  # the child is a new, unsaved candidate
+        if parent is not None:
+            g2.meta["parent_id"] = parent
+        else:
+            g2.meta.pop("parent_id", None)
+        g2.meta["lineage"] = {"parent": parent if parent is not None else (self.doc.graph.name or "untitled")}
+        g2.meta["lineage"].update(lineage)
+        return g2
+
+    def ask_width(self, nid: str, current: int, default: int) -> int | None:
+        views = self.views()
+        n, ok = QInputDialog.getInt(
+            views[0] if views else None,
+            "Widen (keep function)",
+            f"New width of {nid} (now {current}; must be larger):",
+            max(default, current + 1),
+            current + 1,
+            1 << 16,
+        )
+        return int(n) if ok else None
+
+    def widen_node(self, nid: str, width: int | None = None, suggested: dict | None = None) -> bool:
+        """Net2Wider on `nid` as one undoable command; asks the width when `width` is None."""
+        from ..errors import ExplorerError
+        from ..estimators.net2net import net2wider, widen_problem, width_of
+
+        why = widen_problem(self.doc.graph, nid)
+        if why:
+            self.status.emit(why)
+            return False
+        current = width_of(self.doc.graph, nid)
+        if width is None:
+            default = (suggested or {}).get(nid) or current + max(1, current // 2)
+            width = self.ask_width(nid, current, default)
+            if width is None:
+                return False
+        if width <= current:
+            self.status.emit(f"{nid}: new width {width} must be larger than the current {current}")
+            return False
+        state, fresh = self._weights()
+        try:
+            g2, s2 = net2wider(self.doc.graph, state, nid, int(width))
+        except ExplorerError as e:
+            self.status.emit(str(e))
+            return False
+        self._child(g2, {"op": "widen", "node": nid, "width": int(width)})
+        self.doc.set_graph_with_weights(f"Widen {nid} to {width}", g2, s2)
+        self.status.emit(f"widened {nid} {current} \u2192 {width}, function kept" + _FRESH * fresh)
+        return True
+
+    def deepen_node(self, nid: str) -> str | None:
+        """Net2Deeper after `nid` as one undoable command; returns the new node's id."""
+        from ..errors import ExplorerError
+        from ..estimators.net2net import deepen_problem, net2deeper
+
+        why = deepen_problem(self.doc.graph, nid)
+        if why:
+            self.status.emit(why)
+            return None
+        state, fresh = self._weights()
+        try:
+            g2, s2, new = net2deeper(self.doc.graph, state, nid)
+        except ExplorerError as e:
+            self.status.emit(str(e))
+            return None
+        self._child(g2, {"op": "deepen", "node": nid, "new_node": new})
+        self.doc.set_graph_with_weights(f"Deepen after {nid}", g2, s2)
+        self.select_nodes([new])
+        self.status.emit(f"inserted identity layer {new} after {nid}, function kept" + _FRESH * fresh)
+        return new
 
     def auto_layout(self, undoable: bool = True) -> None:
         pos = auto_layout(self.doc.graph.g, self.collapsed)
