@@ -1,0 +1,1 @@
+"""Subnet search: evolution under a latency constraint, accuracy predictors, OFA latency tables."""

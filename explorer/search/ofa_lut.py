@@ -1,0 +1,121 @@
+"""Latency of an OFA-MBv3 config from OFA's per-resolution look-up tables (the tutorial's `LatencyTable`).
+
+Network latency = plain sum of the stem, the fixed first block, the active blocks and the head
+entries of `{r}_lookup_table.yaml` (mean ms). Used as the search's latency constraint when the
+latency package offers nothing for OFA; the official Note10 tables cover w1.2 at r in
+{160, 176, 192, 208, 224}.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from explorer.errors import ExplorerError
+from explorer.spaces.ofa_geometry import (
+    EXPANDS,
+    KERNELS,
+    MAX_DEPTH,
+    N_STAGES,
+    W12,
+    OFAGeometry,
+    middle_channels,
+)
+
+NOTE10_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "ofa" / "note10_lut"
+
+
+@lru_cache(maxsize=16)
+def _table(path: str) -> dict[str, float]:
+    p = Path(path)
+    try:
+        with open(p, encoding="utf-8") as f:
+            raw = yaml.safe_load(f)
+    except (OSError, yaml.YAMLError) as e:
+        raise ExplorerError(f"{p}: cannot read latency table ({e})") from None
+    return {k: float(v["mean"]) for k, v in raw.items()}
+
+
+def _shape(s) -> str:
+    return "x".join(str(v) for v in s)
+
+
+class LUTLatency:
+    """config -> ms from a folder of `{r}_lookup_table.yaml` files."""
+
+    def __init__(self, folder: str | Path = NOTE10_DIR, geo: OFAGeometry = W12):
+        self.folder = Path(folder)
+        self.geo = geo
+        self.resolutions = sorted(
+            int(p.name.split("_")[0])
+            for p in self.folder.glob("*_lookup_table.yaml")
+            if p.name.split("_")[0].isdigit()
+        )
+        if not self.resolutions:
+            raise ExplorerError(f"{self.folder}: no {{r}}_lookup_table.yaml files")
+        self._compiled: dict[int, tuple[float, dict]] = {}
+
+    def _get(self, lut: dict, key: str) -> float:
+        if key not in lut:
+            raise ExplorerError(f"latency table has no entry {key}")
+        return lut[key]
+
+    def _compile(self, r: int) -> tuple[float, dict[tuple[int, int, int], float]]:
+        """(fixed ms of stem + first block + head, {(block, kernel, expand): ms}) for one resolution.
+
+        A block's input size depends only on r and its position (strides are fixed), so every
+        entry a config can need is looked up once; a config's latency is then a sum of floats.
+        """
+        if r in self._compiled:
+            return self._compiled[r]
+        lut = _table(str(self.folder / f"{r}_lookup_table.yaml"))
+        g = self.geo
+        f = (r + 1) // 2
+        fixed = self._get(lut, f"Conv-input:{_shape((r, r, 3))}-output:{_shape((f, f, g.stem))}")
+        fixed += self._get(
+            lut,
+            f"expanded_conv-input:{_shape((f, f, g.stem))}-output:{_shape((f, f, g.first_block))}"
+            f"-expand:{g.stem}-kernel:3-stride:1-idskip:1-se:0-hs:0",
+        )
+        blocks: dict[tuple[int, int, int], float] = {}
+        for s in range(N_STAGES):
+            cout = g.stage_widths[s]
+            for j in range(MAX_DEPTH):
+                i = s * MAX_DEPTH + j
+                cin = (g.first_block if s == 0 else g.stage_widths[s - 1]) if j == 0 else cout
+                stride = g.stage_strides[s] if j == 0 else 1
+                fo = int((f - 1) / stride + 1)
+                for k in KERNELS:
+                    for e in EXPANDS:
+                        mid = middle_channels(cin, e)
+                        blocks[(i, k, e)] = self._get(
+                            lut,
+                            f"expanded_conv-input:{_shape((f, f, cin))}-output:{_shape((fo, fo, cout))}"
+                            f"-expand:{mid}-kernel:{k}-stride:{stride}-idskip:{int(j > 0)}"
+                            f"-se:{int(g.stage_se[s])}-hs:{int(g.stage_acts[s] == 'h_swish')}",
+                        )
+                f = fo
+        fixed += self._get(
+            lut, f"Conv_1-input:{_shape((f, f, cout))}-output:{_shape((f, f, g.final_expand))}"
+        )
+        fixed += self._get(
+            lut, f"AvgPool2D-input:{_shape((f, f, g.final_expand))}-output:1x1x{g.final_expand}"
+        )
+        fixed += self._get(lut, f"Conv_2-input:1x1x{g.final_expand}-output:1x1x{g.last_channel}")
+        fixed += self._get(lut, f"Logits-input:1x1x{g.last_channel}-output:1000")
+        self._compiled[r] = (fixed, blocks)
+        return fixed, blocks
+
+    def __call__(self, config: dict) -> float:
+        r = int(config["r"])
+        if r not in self.resolutions:
+            raise ExplorerError(f"no latency table for resolution {r} (have {self.resolutions})")
+        fixed, blocks = self._compile(r)
+        ks, e = config["ks"], config["e"]
+        ms = fixed
+        for s, d in enumerate(config["d"]):
+            for i in range(s * MAX_DEPTH, s * MAX_DEPTH + d):
+                ms += blocks[(i, ks[i], e[i])]
+        return ms
