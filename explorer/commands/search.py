@@ -87,18 +87,16 @@ def latency_fn(name: str, space: str):
         from ..latency.features import ofa_block_macs
 
         return (lambda cfg: ofa_block_macs(cfg, geo)[1]), None
-    from ..search.ofa_lut import NOTE10_DIR, LUTLatency
+    from ..search.ofa_lut import NOTE10_DEVICE, LUTLatency
 
-    if name == "note10":
+    if name in ("note10", NOTE10_DEVICE):
         if space != "ofa-mbv3-w1.2":
             raise ExplorerError(
                 "the Note10 latency tables are for ofa-mbv3-w1.2; use --latency macs or a table DIR"
             )
-        if not NOTE10_DIR.is_dir():
-            raise ExplorerError(f"the Note10 latency tables are not present ({NOTE10_DIR})")
-        lut = LUTLatency(NOTE10_DIR, geo)
+        lut = LUTLatency(NOTE10_DEVICE, geo)
     else:
-        lut = LUTLatency(Path(name), geo)
+        lut = LUTLatency(name, geo)  # a latency device name, or a folder of OFA YAML tables
     return lut, lut.resolutions
 
 

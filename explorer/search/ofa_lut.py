@@ -1,9 +1,11 @@
-"""Latency of an OFA-MBv3 config from OFA's per-resolution look-up tables (the tutorial's `LatencyTable`).
+"""Latency of an OFA-MBv3 config from OFA-format per-resolution look-up tables, compiled for search.
 
 Network latency = plain sum of the stem, the fixed first block, the active blocks and the head
-entries of `{r}_lookup_table.yaml` (mean ms). Used as the search's latency constraint when the
-latency package offers nothing for OFA; the official Note10 tables cover w1.2 at r in
-{160, 176, 192, 208, 224}.
+entries (mean ms), as the tutorial's `LatencyTable`. The tables come from a latency device of
+`explorer.latency` (default: the shipped `note10-ofa-w12`, imported from the official YAMLs) or
+from a folder of `{r}_lookup_table.yaml` files in OFA's own format. Compiling each resolution's
+(block, kernel, expand) entries once makes a config's latency a sum of floats, which evolution
+calls tens of thousands of times.
 """
 
 from __future__ import annotations
@@ -24,7 +26,20 @@ from explorer.spaces.ofa_geometry import (
     middle_channels,
 )
 
-NOTE10_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "ofa" / "note10_lut"
+NOTE10_DEVICE = "note10-ofa-w12"
+
+
+def _device_tables(name: str) -> dict[int, dict[str, float]]:
+    """{resolution: {key: mean ms}} of an OFA-keyed LUT device."""
+    from explorer.latency.devices import load_device
+
+    dev = load_device(name)
+    tables = getattr(dev, "tables", None)
+    if not isinstance(tables, dict) or not all(str(t).isdigit() for t in tables):
+        raise ExplorerError(f"device {name!r} has no per-resolution OFA tables")
+    return {
+        int(r): {k: float(v.get("mean", v.get("median"))) for k, v in t.items()} for r, t in tables.items()
+    }
 
 
 @lru_cache(maxsize=16)
@@ -45,17 +60,22 @@ def _shape(s) -> str:
 class LUTLatency:
     """config -> ms from a folder of `{r}_lookup_table.yaml` files."""
 
-    def __init__(self, folder: str | Path = NOTE10_DIR, geo: OFAGeometry = W12):
-        self.folder = Path(folder)
+    def __init__(self, source: str | Path = NOTE10_DEVICE, geo: OFAGeometry = W12):
+        """`source`: a latency device name (or .json path), or a folder of OFA YAML tables."""
         self.geo = geo
-        self.resolutions = sorted(
-            int(p.name.split("_")[0])
-            for p in self.folder.glob("*_lookup_table.yaml")
-            if p.name.split("_")[0].isdigit()
-        )
-        if not self.resolutions:
-            raise ExplorerError(f"{self.folder}: no {{r}}_lookup_table.yaml files")
         self._compiled: dict[int, tuple[float, dict]] = {}
+        folder = Path(source)
+        if folder.is_dir():
+            self._tables = {
+                int(p.name.split("_")[0]): str(p)
+                for p in folder.glob("*_lookup_table.yaml")
+                if p.name.split("_")[0].isdigit()
+            }
+            if not self._tables:
+                raise ExplorerError(f"{folder}: no {{r}}_lookup_table.yaml files")
+        else:
+            self._tables = _device_tables(str(source))
+        self.resolutions = sorted(self._tables)
 
     def _get(self, lut: dict, key: str) -> float:
         if key not in lut:
@@ -70,7 +90,8 @@ class LUTLatency:
         """
         if r in self._compiled:
             return self._compiled[r]
-        lut = _table(str(self.folder / f"{r}_lookup_table.yaml"))
+        src = self._tables[r]
+        lut = _table(src) if isinstance(src, str) else src
         g = self.geo
         f = (r + 1) // 2
         fixed = self._get(lut, f"Conv-input:{_shape((r, r, 3))}-output:{_shape((f, f, g.stem))}")
