@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import zlib
 
-from PySide6.QtCore import QMimeData, QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPainterPath, QPen, QTransform
 from PySide6.QtWidgets import (
     QApplication,
@@ -434,20 +434,21 @@ class GraphScene(QGraphicsScene):
             ],
             "edges": [[u, v, p] for u, v, p in g.edges(data="port") if u in nodes and v in nodes],
         }
-        mime = QMimeData()
-        text = json.dumps(data)
-        mime.setData(ARCH_MIME, text.encode())
-        mime.setText(text)
-        QApplication.clipboard().setMimeData(mime)
+        # plain text, not a custom QMimeData: Qt 6.11/6.12 crash at exit when the clipboard still
+        # owns a Python-made QMimeData (seen offscreen); JSON text also pastes into other apps
+        data["format"] = ARCH_MIME
+        QApplication.clipboard().setText(json.dumps(data))
         self.status.emit(f"copied {len(nodes)} node(s)")
         return len(nodes)
 
     def paste(self) -> list[str]:
-        mime = QApplication.clipboard().mimeData()
-        if mime is None or not mime.hasFormat(ARCH_MIME):
+        try:
+            data = json.loads(QApplication.clipboard().text() or "null")
+        except ValueError:
+            data = None
+        if not isinstance(data, dict) or data.get("format") != ARCH_MIME:
             self.status.emit("nothing to paste")
             return []
-        data = json.loads(bytes(mime.data(ARCH_MIME)).decode())
         new_ids: dict[str, str] = {}
 
         def fn(g: ArchGraph) -> None:
