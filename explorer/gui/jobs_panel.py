@@ -1,0 +1,932 @@
+"""Jobs panel: supernet training, BN recalibration, subnet extraction and evolutionary search, each
+in a separate process (`python -m explorer ...`), followed through its files.
+
+Why processes and files: cancel is a real kill, a crash cannot take the window down, and a job
+outlives the window. Each job gets a run folder beside the project (`<project>.runs/job_<id>/`)
+holding the child's stdout/stderr and, for training, the checkpoint and the JSON-lines progress file
+that the panel tails. The job row in the project stores the pid; on reopening, a job whose process
+still runs is re-attached, one whose process is gone is marked "interrupted" and training offers
+Resume (`--resume` continues from the last checkpoint). Extracted subnets become candidates with
+their weights; search results become candidates with their accuracy estimate.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyqtgraph as pg
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMessageBox,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..arch import load_arch
+from ..jobs import Progress, ProgressReader
+from ..store import Project
+
+TRAIN, EXTRACT, BN, SEARCH = "train", "extract", "bn-recalibrate", "search"
+ACTIVE = ("queued", "running")
+RESUMABLE = ("cancelled", "interrupted", "failed")
+PHASES = ("teacher", "kernel", "depth1", "depth2", "expand1", "expand2")
+_SEARCH_LINE = re.compile(r"\[search\] generation (\d+)/(\d+)\s*(.*)")
+
+
+def package_root() -> str:
+    return str(Path(__file__).resolve().parents[2])
+
+
+def pid_alive(pid: int | None) -> bool:
+    """Whether `pid` is a live (not zombie) process running NAS Explorer."""
+    if not pid:
+        return False
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)  # reap our own finished child
+        if done == pid:
+            return False
+    except ChildProcessError:
+        pass
+    except OSError:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    proc = Path(f"/proc/{pid}")
+    if proc.exists():
+        try:
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            if state in ("Z", "X"):
+                return False
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ")
+            return b"explorer" in cmd
+        except OSError:
+            return False
+    return True
+
+
+def run_root(project: Project) -> Path:
+    return project.path.with_name(project.path.name + ".runs")
+
+
+def train_argv(params: dict, run_dir: Path, resume: bool) -> list[str]:
+    a = [
+        "supernet", "train",
+        "-o", str(run_dir / "supernet.pt"),
+        "--space", params.get("space", "ofa-mbv3-w1.0"),
+        "--data", params.get("data", "builtin"),
+        "--device", params.get("device", "cpu"),
+        "--batch-size", str(params.get("batch_size", 64)),
+        "--resolutions", *[str(r) for r in params.get("resolutions", [32])],
+        "--save-every", str(params.get("save_every", 20)),
+        "--progress-jsonl", str(run_dir / "progress.jsonl"),
+        "--json", "--quiet",
+    ]  # fmt: skip
+    if params.get("phases"):
+        a += ["--phases", ",".join(params["phases"])]
+    if params.get("epochs") is not None:
+        a += ["--epochs", str(params["epochs"])]
+    if params.get("subset"):
+        a += ["--subset", str(params["subset"])]
+    if params.get("val_subset"):
+        a += ["--val-subset", str(params["val_subset"])]
+    if params.get("no_eval"):
+        a.append("--no-eval")
+    if params.get("init"):
+        a += ["--init", params["init"]]
+    if resume:
+        a.append("--resume")
+    return a
+
+
+def extract_argv(params: dict, run_dir: Path) -> list[str]:
+    a = [
+        "supernet", "extract", params["checkpoint"],
+        "--config", json.dumps(params["config"]),
+        "-o", str(run_dir / "subnet"), "--json",
+    ]  # fmt: skip
+    if params.get("recalibrate"):
+        a += [
+            "--recalibrate-bn",
+            params["recalibrate"],
+            "--calib-images",
+            str(params.get("calib_images", 500)),
+        ]
+    return a
+
+
+def search_argv(params: dict, run_dir: Path) -> list[str]:
+    a = [
+        "search", "evolution",
+        "--space", params.get("space", "ofa-mbv3-w1.2"),
+        "--constraint", str(params["constraint"]),
+        "--latency", params.get("latency", "note10"),
+        "--accuracy", params.get("accuracy", "official"),
+        "--population", str(params.get("population", 100)),
+        "--generations", str(params.get("generations", 100)),
+        "--seed", str(params.get("seed", 0)),
+        "-o", str(run_dir / "result.json"), "--json",
+    ]  # fmt: skip
+    if params.get("supernet"):
+        a += ["--supernet", params["supernet"]]
+    return a
+
+
+class JobProcess(QObject):
+    """One job's child process (started here, or re-attached by pid) and its progress files."""
+
+    progressed = Signal(int, object)  # job id, Progress
+    ended = Signal(int, str)  # job id, final status
+
+    def __init__(self, project: Project, jid: int, parent=None):
+        super().__init__(parent)
+        self.project, self.jid = project, jid
+        job = project.job(jid)
+        self.kind, self.params = job["kind"], job["params"] or {}
+        self.run_dir = Path(job["run_dir"])
+        self.popen: subprocess.Popen | None = None
+        self.pid: int | None = job.get("pid")
+        self.reader = ProgressReader(self.run_dir / "progress.jsonl")
+        self._err_pos = 0
+        self.cancelled = False
+        self.done = False
+        self.timer = QTimer(self)
+        self.timer.setInterval(250)
+        self.timer.timeout.connect(self.poll)
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def argv(self, resume: bool = False) -> list[str]:
+        if self.kind == TRAIN:
+            return train_argv(self.params, self.run_dir, resume)
+        if self.kind in (EXTRACT, BN):
+            return extract_argv(self.params, self.run_dir)
+        if self.kind == SEARCH:
+            return search_argv(self.params, self.run_dir)
+        raise ValueError(f"unknown job kind {self.kind!r}")
+
+    def start(self, resume: bool = False) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = package_root() + os.pathsep + env.get("PYTHONPATH", "")
+        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 2) - 1)))
+        argv = [sys.executable, "-m", "explorer", *self.argv(resume)]
+        out = open(self.run_dir / "stdout.txt", "w", encoding="utf-8")  # noqa: SIM115
+        err = open(self.run_dir / "stderr.txt", "a", encoding="utf-8")  # noqa: SIM115
+        try:
+            # a session of its own: the job survives the window, and cancel kills its whole group
+            self.popen = subprocess.Popen(
+                argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env, start_new_session=True
+            )
+        finally:
+            out.close()
+            err.close()
+        self.pid = self.popen.pid
+        self._err_pos = (self.run_dir / "stderr.txt").stat().st_size
+        self.project.update_job(
+            self.jid, status="running", pid=self.pid, started=time.time(), finished=None, error=None
+        )
+        self.project.log(self.jid, ("resumed: " if resume else "started: ") + " ".join(argv[1:]))
+        self.timer.start()
+
+    def attach(self) -> None:
+        """Follow a process started by an earlier window (by pid)."""
+        self.timer.start()
+
+    def cancel(self) -> None:
+        """A real kill (SIGKILL to the job's process group); training stays resumable."""
+        self.cancelled = True
+        if self.pid:
+            try:
+                os.killpg(os.getpgid(self.pid), signal.SIGKILL)
+            except (ProcessLookupError, PermissionError, OSError):
+                try:
+                    os.kill(self.pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        self.poll()
+
+    def running(self) -> bool:
+        if self.popen is not None:
+            return self.popen.poll() is None
+        return pid_alive(self.pid)
+
+    # -- following --------------------------------------------------------------------------
+    def _stderr_lines(self) -> list[str]:
+        p = self.run_dir / "stderr.txt"
+        if not p.exists():
+            return []
+        with open(p, encoding="utf-8", errors="replace") as f:
+            f.seek(self._err_pos)
+            text = f.read()
+            self._err_pos = f.tell()
+        return [ln for ln in text.splitlines() if ln.strip()]
+
+    def poll(self) -> None:
+        if self.done:
+            return
+        recs = self.reader.poll()
+        for line in self._stderr_lines():
+            m = _SEARCH_LINE.search(line)
+            if m:
+                recs.append(Progress(phase="search", step=int(m[1]), total=int(m[2]), message=m[3].strip()))
+            self.project.log(self.jid, line[:500])
+        for r in recs:
+            self.project.update_job(self.jid, progress=json.loads(r.to_json()))
+            self.progressed.emit(self.jid, r)
+        if not self.running():
+            self._finish()
+
+    def _finish(self) -> None:
+        self.done = True
+        self.timer.stop()
+        for r in self.reader.poll():
+            self.progressed.emit(self.jid, r)
+        code = self.popen.returncode if self.popen is not None else None
+        result = self._read_result()
+        if self.cancelled:
+            status = "cancelled"
+        elif result is not None and (code in (0, None)):
+            status = "done"
+        elif code is None:
+            status = "interrupted"  # an attached process that ended without a result
+        else:
+            status = "failed"
+        error = None
+        if status == "failed":
+            tail = (self.run_dir / "stderr.txt").read_text(errors="replace").strip().splitlines()[-3:]
+            error = " | ".join(tail) or f"exit code {code}"
+        if status == "done":
+            try:
+                result = self._ingest(result)
+            except Exception as e:  # noqa: BLE001 - reported on the job row
+                status, error = "failed", f"{e.__class__.__name__}: {e}"
+        self.project.update_job(
+            self.jid, status=status, result=result or {}, error=error, finished=time.time()
+        )
+        self.project.log(self.jid, f"{status}" + (f": {error}" if error else ""))
+        self.ended.emit(self.jid, status)
+
+    def _read_result(self) -> dict | None:
+        p = self.run_dir / "stdout.txt"
+        try:
+            text = p.read_text(encoding="utf-8").strip()
+        except OSError:
+            return None
+        if not text:
+            return None
+        try:
+            return json.loads(text[text.index("{") :])
+        except (ValueError, json.JSONDecodeError):
+            return None
+
+    def _ingest(self, result: dict) -> dict:
+        """Turn a finished job's files into project rows (checkpoints, candidates)."""
+        p = self.project
+        if self.kind == TRAIN:
+            ck = result.get("checkpoint") or str(self.run_dir / "supernet.pt")
+            last = (result.get("metrics") or [{}])[-1]
+            p.add_checkpoint(
+                ck, job_id=self.jid, phase=str(last.get("phase", "")), step=int(last.get("steps", 0))
+            )
+        elif self.kind in (EXTRACT, BN):
+            graph = load_arch(result["arch"])
+            src = self.params.get("candidate_id")
+            graph.name = f"extracted from #{src}" if src else "extracted subnet"
+            graph.meta.setdefault("provenance", f"extracted from supernet {self.params['checkpoint']}")
+            cid = p.add_candidate(
+                graph,
+                tags=["extracted"] + (["bn-recalibrated"] if self.params.get("recalibrate") else []),
+                notes=f"job {self.jid}",
+                parent_id=src,
+                weights_path=result["weights"],
+            )
+            p.record_metric(cid, "complexity", "params", result.get("params"))
+            p.record_metric(cid, "complexity", "macs", result.get("macs"))
+            result["candidate_id"] = cid
+        elif self.kind == SEARCH:
+            from ..spaces import get_space
+
+            space = get_space(result.get("space") or self.params.get("space", "ofa-mbv3-w1.2"))
+            graph = space.encode(result["config"])
+            graph.name = f"search ≤{self.params['constraint']}"
+            cid = p.add_candidate(graph, tags=["search"], notes=f"job {self.jid}")
+            p.record_metric(
+                cid, "accuracy", "estimate", result.get("accuracy"), method=self.params.get("accuracy", "")
+            )
+            lat_name = self.params.get("latency", "note10")
+            if lat_name != "macs":  # with "macs" the constraint is in MMACs, recorded below as MACs
+                p.record_metric(
+                    cid, "latency", lat_name, result.get("latency_ms"), unit="ms", method="search table"
+                )
+            from ..arch import count_complexity
+
+            c = count_complexity(graph)
+            p.record_metric(cid, "complexity", "params", c.params)
+            p.record_metric(cid, "complexity", "macs", c.macs)
+            result["candidate_id"] = cid
+        return result
+
+
+class JobsPanel(QWidget):
+    """Start, follow, cancel and resume background jobs of the open project."""
+
+    candidatesChanged = Signal()
+    jobEnded = Signal(int, str)
+
+    def __init__(self, project_getter=None, current_graph_getter=None, selection_getter=None, parent=None):
+        super().__init__(parent)
+        self.project_getter = project_getter or (lambda: None)
+        self.current_graph_getter = current_graph_getter or (lambda: None)
+        self.selection_getter = selection_getter or (lambda: [])
+        self.procs: dict[int, JobProcess] = {}
+        self.history: dict[int, dict] = {}
+        self._project_path: Path | None = None
+
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self._train_form(), "Train supernet")
+        self.tabs.addTab(self._extract_form(), "Extract / BN")
+        self.tabs.addTab(self._search_form(), "Search")
+
+        self.table = QTableWidget(0, 5)
+        self.table.setHorizontalHeaderLabels(["job", "kind", "status", "progress", "started"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        hh = self.table.horizontalHeader()
+        hh.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        hh.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        self.table.itemSelectionChanged.connect(self._show_selected)
+        self.cancel_btn = QPushButton("Cancel")
+        self.cancel_btn.setToolTip("kill the job's process (training can be resumed)")
+        self.cancel_btn.clicked.connect(self.cancel_selected)
+        self.resume_btn = QPushButton("Resume")
+        self.resume_btn.setToolTip("continue training from the last checkpoint")
+        self.resume_btn.clicked.connect(self.resume_selected)
+        self.log_btn = QPushButton("Log")
+        self.log_btn.setCheckable(True)
+        self.log_btn.toggled.connect(lambda on: self.log_view.setVisible(on))
+        btns = QHBoxLayout()
+        btns.addWidget(self.cancel_btn)
+        btns.addWidget(self.resume_btn)
+        btns.addWidget(self.log_btn)
+        btns.addStretch(1)
+
+        self.status_label = QLabel("no job selected")
+        self.status_label.setWordWrap(True)
+        self.bar = QProgressBar()
+        self.bar.setFormat("%p%")
+        self.plots = pg.GraphicsLayoutWidget()
+        self.plots.setBackground("w")
+        self.loss_plot = self.plots.addPlot(title="training loss")
+        self.acc_plot = self.plots.addPlot(title="accuracy (min / max subnet)")
+        for pl in (self.loss_plot, self.acc_plot):
+            pl.showGrid(x=True, y=True, alpha=0.25)
+            pl.setMenuEnabled(False)
+            pl.getAxis("bottom").setLabel("step")
+            for ax in ("left", "bottom"):
+                pl.getAxis(ax).setTextPen("k")
+                pl.getAxis(ax).setPen("k")
+        self.loss_curve = self.loss_plot.plot(pen=pg.mkPen(QColor(30, 90, 200), width=2))
+        self.acc_min = self.acc_plot.plot(
+            pen=pg.mkPen(QColor(200, 80, 30), width=2),
+            symbol="o",
+            symbolSize=6,
+            symbolBrush=QColor(200, 80, 30),
+            name="min",
+        )
+        self.acc_max = self.acc_plot.plot(
+            pen=pg.mkPen(QColor(30, 150, 60), width=2),
+            symbol="s",
+            symbolSize=6,
+            symbolBrush=QColor(30, 150, 60),
+            name="max",
+        )
+        self.log_view = QPlainTextEdit(readOnly=True)
+        self.log_view.setMaximumBlockCount(2000)
+        self.log_view.hide()
+
+        detail = QWidget()
+        dl = QVBoxLayout(detail)
+        dl.setContentsMargins(0, 0, 0, 0)
+        dl.addWidget(self.status_label)
+        dl.addWidget(self.bar)
+        dl.addWidget(self.plots, 1)
+        dl.addWidget(self.log_view, 1)
+        upper = QWidget()
+        ul = QVBoxLayout(upper)
+        ul.setContentsMargins(0, 0, 0, 0)
+        ul.addWidget(self.tabs)
+        ul.addWidget(self.table, 1)
+        ul.addLayout(btns)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(upper)
+        split.addWidget(detail)
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 1)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addWidget(split)
+        self._update_buttons()
+
+    # -- forms ------------------------------------------------------------------------------
+    def _train_form(self) -> QWidget:
+        w = QWidget()
+        f = QFormLayout(w)
+        self.t_space = QComboBox()
+        self.t_space.addItems(["ofa-mbv3-w1.0", "ofa-mbv3-w1.2"])
+        self.t_data = QComboBox(editable=True)
+        self.t_data.addItems(["builtin", "cifar-sample"])
+        self.t_data.setToolTip(
+            "builtin: the shipped CIFAR-10 sample; or an ImageFolder directory / .npz file"
+        )
+        browse = QPushButton("Folder…")
+        browse.clicked.connect(self._browse_data)
+        row = QHBoxLayout()
+        row.addWidget(self.t_data, 1)
+        row.addWidget(browse)
+        self.t_phases: dict[str, QCheckBox] = {}
+        ph = QHBoxLayout()
+        for name in PHASES:
+            cb = QCheckBox(name)
+            cb.setChecked(True)
+            self.t_phases[name] = cb
+            ph.addWidget(cb)
+        ph.addStretch(1)
+        self.t_epochs = QDoubleSpinBox(minimum=0.01, maximum=1000, value=1.0, decimals=2)
+        self.t_epochs.setToolTip("epochs of every phase")
+        self.t_batch = QSpinBox(minimum=2, maximum=4096, value=64)
+        self.t_subset = QSpinBox(minimum=0, maximum=10_000_000, value=0, specialValueText="all")
+        self.t_device = QComboBox(editable=True)
+        self.t_device.addItems(["cpu", "cuda"])
+        self.t_start = QPushButton("Start training")
+        self.t_start.clicked.connect(lambda: self.start_training())
+        hp = QHBoxLayout()
+        for label, wdg in (
+            ("epochs", self.t_epochs),
+            ("batch", self.t_batch),
+            ("images", self.t_subset),
+            ("device", self.t_device),
+        ):
+            hp.addWidget(QLabel(label))
+            hp.addWidget(wdg)
+        hp.addStretch(1)
+        hp.addWidget(self.t_start)
+        f.addRow("Space", self.t_space)
+        f.addRow("Data", row)
+        f.addRow("Phases", ph)
+        f.addRow(hp)
+        return w
+
+    def _extract_form(self) -> QWidget:
+        w = QWidget()
+        f = QFormLayout(w)
+        self.e_ckpt = QComboBox(editable=True)
+        self.e_ckpt.setMinimumContentsLength(24)
+        b = QPushButton("File…")
+        b.clicked.connect(self._browse_ckpt)
+        row = QHBoxLayout()
+        row.addWidget(self.e_ckpt, 1)
+        row.addWidget(b)
+        self.e_source = QComboBox()
+        self.e_source.addItems(["current candidate", "selected candidates"])
+        self.e_recal = QCheckBox("recalibrate BN on")
+        self.e_recal.setChecked(True)
+        self.e_recal_data = QComboBox(editable=True)
+        self.e_recal_data.addItems(["builtin", "cifar-sample"])
+        r2 = QHBoxLayout()
+        r2.addWidget(self.e_recal)
+        r2.addWidget(self.e_recal_data, 1)
+        self.e_start = QPushButton("Extract")
+        self.e_start.clicked.connect(lambda: self.start_extraction())
+        self.bn_start = QPushButton("BN recalibration only")
+        self.bn_start.setToolTip("extract with BN statistics recalibrated (a new candidate with weights)")
+        self.bn_start.clicked.connect(lambda: self.start_extraction(recalibrate_only=True))
+        r3 = QHBoxLayout()
+        r3.addStretch(1)
+        r3.addWidget(self.bn_start)
+        r3.addWidget(self.e_start)
+        f.addRow("Checkpoint", row)
+        f.addRow("Configs of", self.e_source)
+        f.addRow("BN", r2)
+        f.addRow(r3)
+        return w
+
+    def _search_form(self) -> QWidget:
+        w = QWidget()
+        f = QFormLayout(w)
+        self.s_space = QComboBox()
+        self.s_space.addItems(["ofa-mbv3-w1.2", "ofa-mbv3-w1.0"])
+        self.s_constraint = QDoubleSpinBox(minimum=0.01, maximum=1e6, value=25.0, decimals=2)
+        self.s_latency = QComboBox(editable=True)
+        self.s_latency.addItems(["note10", "macs"])
+        self.s_latency.setToolTip("note10: official Note10 tables (ms); macs: constraint in MMACs")
+        self.s_accuracy = QComboBox(editable=True)
+        self.s_accuracy.addItems(["official", "supernet"])
+        self.s_pop = QSpinBox(minimum=4, maximum=10000, value=100)
+        self.s_gen = QSpinBox(minimum=1, maximum=10000, value=100)
+        self.s_start = QPushButton("Start search")
+        self.s_start.clicked.connect(lambda: self.start_search())
+        r = QHBoxLayout()
+        for label, wdg in (
+            ("≤", self.s_constraint),
+            ("latency", self.s_latency),
+            ("accuracy", self.s_accuracy),
+            ("population", self.s_pop),
+            ("generations", self.s_gen),
+        ):
+            r.addWidget(QLabel(label))
+            r.addWidget(wdg)
+        r.addStretch(1)
+        r.addWidget(self.s_start)
+        f.addRow("Space", self.s_space)
+        f.addRow("Constraint", r)
+        return w
+
+    def _browse_data(self) -> None:
+        d = QFileDialog.getExistingDirectory(self, "Image folder (one subfolder per class)")
+        if d:
+            self.t_data.setCurrentText(d)
+
+    def _browse_ckpt(self) -> None:
+        p, _ = QFileDialog.getOpenFileName(
+            self, "Supernet checkpoint", "", "Checkpoints (*.pt *.pth);;All (*)"
+        )
+        if p:
+            self.e_ckpt.setCurrentText(p)
+
+    # -- project ----------------------------------------------------------------------------
+    def set_project(self, project: Project | None) -> None:
+        """Show this project's jobs; running ones are re-attached or marked interrupted."""
+        self.refresh()
+
+    def refresh(self) -> None:
+        project = self.project_getter()
+        if project is None:
+            self.table.setRowCount(0)
+            return
+        if self._project_path != project.path:
+            self._project_path = project.path
+            for proc in self.procs.values():
+                proc.timer.stop()
+            self.procs.clear()
+            self.history.clear()
+            self._reconcile(project)
+        ck = self.e_ckpt.currentText()
+        self.e_ckpt.clear()
+        for c in project.checkpoints():
+            if self.e_ckpt.findText(c["path"]) < 0:
+                self.e_ckpt.addItem(c["path"])
+        if ck:
+            self.e_ckpt.setCurrentText(ck)
+        self._fill_table(project)
+
+    def _reconcile(self, project: Project) -> None:
+        for job in project.jobs():
+            if job["status"] not in ACTIVE:
+                continue
+            if job["status"] == "running" and pid_alive(job.get("pid")) and job.get("run_dir"):
+                proc = self._make_proc(project, job["id"])
+                proc.attach()
+                project.log(job["id"], "re-attached")
+            else:
+                project.update_job(job["id"], status="interrupted", finished=time.time())
+                project.log(job["id"], "interrupted: the process is gone")
+
+    def _make_proc(self, project: Project, jid: int) -> JobProcess:
+        proc = JobProcess(project, jid, self)
+        proc.progressed.connect(self._on_progress)
+        proc.ended.connect(self._on_ended)
+        self.procs[jid] = proc
+        return proc
+
+    def _fill_table(self, project: Project) -> None:
+        sel = self.selected_job()
+        jobs = project.jobs()
+        self.table.setRowCount(len(jobs))
+        for i, job in enumerate(reversed(jobs)):
+            started = time.strftime("%H:%M:%S", time.localtime(job["started"])) if job.get("started") else ""
+            cells = [str(job["id"]), job["kind"], job["status"], self._progress_text(job), started]
+            for j, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setData(Qt.ItemDataRole.UserRole, job["id"])
+                if j == 2:
+                    colour = {
+                        "running": QColor(30, 110, 220),
+                        "done": QColor(20, 130, 40),
+                        "failed": QColor(190, 30, 30),
+                        "interrupted": QColor(200, 120, 0),
+                        "cancelled": QColor(120, 120, 120),
+                    }.get(job["status"])
+                    if colour is not None:
+                        item.setForeground(colour)
+                    if job.get("error"):
+                        item.setToolTip(job["error"])
+                self.table.setItem(i, j, item)
+        if sel is not None:
+            self.select_job(sel)
+        elif jobs:
+            self.table.selectRow(0)
+        self._update_buttons()
+
+    @staticmethod
+    def _progress_text(job: dict) -> str:
+        p = job.get("progress") or {}
+        if job["status"] == "done" and job["kind"] in (EXTRACT, BN) and job.get("result"):
+            return f"candidate #{job['result'].get('candidate_id')}"
+        if job["status"] == "done" and job["kind"] == SEARCH and job.get("result"):
+            r = job["result"]
+            acc, lat = r.get("accuracy", 0), r.get("latency_ms", 0)
+            return f"acc {acc:.4f}, latency {lat:.2f} → #{r.get('candidate_id')}"
+        if not p:
+            return job.get("error") or ""
+        bits = [f"{p.get('phase', '')} {p.get('step', 0)}/{p.get('total') or '?'}"]
+        if p.get("loss") is not None:
+            bits.append(f"loss {p['loss']:.3f}")
+        if p.get("eta_s") is not None and job["status"] == "running":
+            bits.append(f"ETA {p['eta_s']:.0f}s")
+        if job.get("error"):
+            bits.append(job["error"])
+        return "  ".join(bits)
+
+    # -- starting jobs ----------------------------------------------------------------------
+    def _new_job(self, kind: str, params: dict) -> int | None:
+        project = self.project_getter()
+        if project is None:
+            QMessageBox.information(self, "No project", "Open or create a project first.")
+            return None
+        jid = project.add_job(kind, params)
+        run_dir = run_root(project) / f"job_{jid}"
+        project.update_job(jid, run_dir=str(run_dir))
+        proc = self._make_proc(project, jid)
+        self.history.pop(jid, None)
+        try:
+            proc.start()
+        except OSError as e:
+            project.update_job(jid, status="failed", error=str(e))
+        self._fill_table(project)
+        self.select_job(jid)
+        return jid
+
+    def training_params(self) -> dict:
+        return {
+            "space": self.t_space.currentText(),
+            "data": self.t_data.currentText().strip() or "builtin",
+            "phases": [n for n, cb in self.t_phases.items() if cb.isChecked()],
+            "epochs": self.t_epochs.value(),
+            "batch_size": self.t_batch.value(),
+            "subset": self.t_subset.value() or None,
+            "device": self.t_device.currentText().strip() or "cpu",
+        }
+
+    def start_training(self, **overrides) -> int | None:
+        params = dict(self.training_params(), **overrides)
+        if not params["phases"]:
+            QMessageBox.warning(self, "Training", "Choose at least one phase.")
+            return None
+        return self._new_job(TRAIN, params)
+
+    def _configs(self) -> list[tuple[int | None, dict]]:
+        project = self.project_getter()
+        out: list[tuple[int | None, dict]] = []
+        if self.e_source.currentIndex() == 1 and project is not None:
+            for cid in self.selection_getter():
+                c = project.candidate(cid)
+                if c.config is not None and (c.space or "").startswith("ofa-mbv3"):
+                    out.append((cid, c.config))
+        else:
+            g = self.current_graph_getter()
+            if (
+                g is not None
+                and g.meta.get("config") is not None
+                and str(g.meta.get("space", "")).startswith("ofa")
+            ):
+                out.append((g.meta.get("candidate_id"), g.meta["config"]))
+        return out
+
+    def start_extraction(
+        self, configs=None, checkpoint: str | None = None, recalibrate_only: bool = False
+    ) -> list[int]:
+        ck = checkpoint or self.e_ckpt.currentText().strip()
+        configs = configs if configs is not None else self._configs()
+        if not ck or not configs:
+            QMessageBox.warning(
+                self, "Extraction", "Choose a checkpoint and an OFA-MBv3 candidate (current or selected)."
+            )
+            return []
+        recal = (
+            self.e_recal_data.currentText().strip()
+            if (self.e_recal.isChecked() or recalibrate_only)
+            else None
+        )
+        kind = BN if recalibrate_only else EXTRACT
+        return [
+            j
+            for j in (
+                self._new_job(
+                    kind, {"checkpoint": ck, "config": cfg, "candidate_id": cid, "recalibrate": recal}
+                )
+                for cid, cfg in configs
+            )
+            if j is not None
+        ]
+
+    def start_search(self, **overrides) -> int | None:
+        params = {
+            "space": self.s_space.currentText(),
+            "constraint": self.s_constraint.value(),
+            "latency": self.s_latency.currentText().strip(),
+            "accuracy": self.s_accuracy.currentText().strip(),
+            "population": self.s_pop.value(),
+            "generations": self.s_gen.value(),
+        }
+        params.update(overrides)
+        if params["accuracy"] == "supernet" and not params.get("supernet"):
+            params["supernet"] = self.e_ckpt.currentText().strip() or None
+        return self._new_job(SEARCH, params)
+
+    # -- selected job -----------------------------------------------------------------------
+    def selected_job(self) -> int | None:
+        rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
+        if not rows:
+            return None
+        return self.table.item(rows[0].row(), 0).data(Qt.ItemDataRole.UserRole)
+
+    def select_job(self, jid: int) -> None:
+        for r in range(self.table.rowCount()):
+            if self.table.item(r, 0).data(Qt.ItemDataRole.UserRole) == jid:
+                self.table.selectRow(r)
+                return
+
+    def cancel_selected(self) -> None:
+        jid = self.selected_job()
+        if jid is not None:
+            self.cancel(jid)
+
+    def cancel(self, jid: int) -> None:
+        proc = self.procs.get(jid)
+        project = self.project_getter()
+        if proc is not None and not proc.done:
+            proc.cancel()
+        elif project is not None and project.job(jid)["status"] in ACTIVE:
+            project.update_job(jid, status="cancelled", finished=time.time())
+            self._fill_table(project)
+
+    def resume_selected(self) -> None:
+        jid = self.selected_job()
+        if jid is not None:
+            self.resume(jid)
+
+    def resume(self, jid: int) -> bool:
+        project = self.project_getter()
+        if project is None:
+            return False
+        job = project.job(jid)
+        if job["kind"] != TRAIN or job["status"] not in RESUMABLE:
+            return False
+        old = self.procs.get(jid)
+        if old is not None:
+            old.timer.stop()
+        proc = self._make_proc(project, jid)
+        proc.reader = ProgressReader(proc.run_dir / "progress.jsonl")  # re-read: the plot keeps history
+        self.history.pop(jid, None)
+        proc.start(resume=True)
+        self._fill_table(project)
+        self.select_job(jid)
+        return True
+
+    def _update_buttons(self) -> None:
+        project = self.project_getter()
+        jid = self.selected_job()
+        job = project.job(jid) if (project is not None and jid is not None) else None
+        self.cancel_btn.setEnabled(bool(job and job["status"] in ACTIVE))
+        self.resume_btn.setEnabled(bool(job and job["kind"] == TRAIN and job["status"] in RESUMABLE))
+
+    # -- progress ---------------------------------------------------------------------------
+    def _hist(self, jid: int) -> dict:
+        return self.history.setdefault(
+            jid,
+            {"x": [], "loss": [], "acc_x": [], "min": [], "max": [], "offset": 0, "phase": None, "last": 0},
+        )
+
+    def _add_record(self, jid: int, p: Progress) -> None:
+        h = self._hist(jid)
+        if p.message == "evaluated":
+            if "min_acc" in p.extra:
+                h["acc_x"].append(h["offset"] + p.step)
+                h["min"].append(p.extra["min_acc"])
+                h["max"].append(p.extra["max_acc"])
+            return
+        if p.phase != h["phase"]:
+            if h["phase"] is not None:
+                h["offset"] += h["last"]
+            h["phase"] = p.phase
+        h["last"] = p.step
+        if p.loss is not None:
+            h["x"].append(h["offset"] + p.step)
+            h["loss"].append(p.loss)
+
+    def _on_progress(self, jid: int, p: Progress) -> None:
+        self._add_record(jid, p)
+        self.last_progress = p
+        if jid == self.selected_job():
+            self._show_progress(jid, p)
+        project = self.project_getter()
+        if project is not None:
+            for r in range(self.table.rowCount()):
+                if self.table.item(r, 0).data(Qt.ItemDataRole.UserRole) == jid:
+                    job = project.job(jid)
+                    self.table.item(r, 3).setText(self._progress_text(job))
+
+    def _show_progress(self, jid: int, p: Progress | None) -> None:
+        h = self._hist(jid)
+        self.loss_curve.setData(h["x"], h["loss"])
+        self.acc_min.setData(h["acc_x"], h["min"])
+        self.acc_max.setData(h["acc_x"], h["max"])
+        if p is None:
+            return
+        n_ph = p.extra.get("n_phases")
+        ph = f"phase {p.phase}" + (f" ({p.extra.get('phase_index', 0) + 1}/{n_ph})" if n_ph else "")
+        bits = [ph, f"step {p.step}/{p.total or '?'}"]
+        if p.loss is not None:
+            bits.append(f"loss {p.loss:.4f}")
+        if p.images_per_s:
+            bits.append(f"{p.images_per_s:.1f} img/s")
+        if p.eta_s is not None:
+            bits.append(f"ETA {p.eta_s:.0f}s")
+        self.status_label.setText("   ".join(bits))
+        if p.total:
+            self.bar.setRange(0, p.total)
+            self.bar.setValue(min(p.step, p.total))
+
+    def _show_selected(self) -> None:
+        self._update_buttons()
+        jid = self.selected_job()
+        project = self.project_getter()
+        if jid is None or project is None:
+            return
+        job = project.job(jid)
+        if jid not in self.history and job.get("run_dir"):
+            for rec in ProgressReader(Path(job["run_dir"]) / "progress.jsonl").poll():
+                self._add_record(jid, rec)
+        last = Progress.from_dict(job["progress"]) if job.get("progress") else None
+        self._show_progress(jid, last)
+        if last is None:
+            self.status_label.setText(f"job {jid}: {job['status']}")
+        if job["status"] != "running":
+            self.status_label.setText(f"job {jid} {job['status']}: " + self._progress_text(job))
+        self.log_view.setPlainText("\n".join(project.logs(jid)[-500:]))
+
+    def _on_ended(self, jid: int, status: str) -> None:
+        project = self.project_getter()
+        if project is not None:
+            self._fill_table(project)
+            job = project.job(jid)
+            if status == "done" and job["kind"] != TRAIN:
+                self.candidatesChanged.emit()
+            if job["kind"] == TRAIN:
+                self.refresh()
+        if jid == self.selected_job():
+            self._show_selected()
+        self.jobEnded.emit(jid, status)
+
+    def shutdown(self, kill: bool = False) -> None:
+        """The window or project closes: stop following. Jobs keep running (re-attached on reopening)
+        unless `kill`, which kills them and marks them interrupted (training stays resumable)."""
+        project = self.project_getter()
+        for jid, proc in list(self.procs.items()):
+            proc.timer.stop()
+            if kill and not proc.done and proc.running():
+                proc.cancel()
+                if project is not None:
+                    project.update_job(jid, status="interrupted")
+        self.procs.clear()
+        self._project_path = None
