@@ -109,6 +109,9 @@ def official_style_gradsign(model, images, labels) -> int:
     import torch.nn.functional as F
 
     model.train()
+    for m in model.modules():  # as our GradSign: dropout off (the official NB201 nets have none)
+        if isinstance(m, nn.modules.dropout._DropoutNd):
+            m.eval()
     layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     rows = []
     for i in range(images.shape[0]):

@@ -18,6 +18,18 @@ def _size_from_env(default=(1280, 800)) -> tuple[int, int]:
         return default
 
 
+def default_project_path():
+    """The project opened when none is named: $NAS_EXPLORER_PROJECT or the user's data dir."""
+    from pathlib import Path
+
+    env = os.environ.get("NAS_EXPLORER_PROJECT")
+    if env:
+        return Path(env)
+    base = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "nas-explorer"
+    base.mkdir(parents=True, exist_ok=True)
+    return base / "default.nasx"
+
+
 def run_app(open_path: str | None = None, screenshot: str | None = None) -> int:
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
@@ -31,9 +43,19 @@ def run_app(open_path: str | None = None, screenshot: str | None = None) -> int:
     app.setDesktopFileName("nas-explorer")
     if ICON.exists():
         app.setWindowIcon(QIcon(str(ICON)))
+    project = None
+    if open_path and open_path.endswith(".nasx"):
+        project, open_path = open_path, None
+    elif screenshot is None:
+        project = str(default_project_path())
     graph = load_arch(open_path) if open_path else None  # a bad file: one-line error, exit code 2
     win = MainWindow(
-        graph, open_path, restore_state=screenshot is None, ask_to_save=screenshot is None, torch_threads=1
+        graph,
+        open_path,
+        restore_state=screenshot is None,
+        ask_to_save=screenshot is None,
+        torch_threads=1,
+        project=project,
     )
     if open_path:
         win._add_recent(open_path)

@@ -58,6 +58,7 @@ class MainWindow(QMainWindow):
         debounce_ms: int = 300,
         torch_threads: int | None = 1,
         ask_to_save: bool = True,
+        project: str | None = None,
     ):
         super().__init__()
         self.setObjectName("MainWindow")
@@ -75,9 +76,13 @@ class MainWindow(QMainWindow):
         self.controller = MetricsController(self, debounce_ms=debounce_ms, torch_threads=torch_threads)
         self._t_request = 0.0
         self.last_metrics_seconds: float | None = None
+        self.project = None
         self._build_docks()
         self._build_actions()
         self._wire()
+        self._install_project_docks()
+        if project:
+            self.open_project(project)
 
         names, note = list_devices()
         if devices is None:
@@ -149,6 +154,12 @@ class MainWindow(QMainWindow):
         self.act_save = self._action(f, "&Save", self.save, SK.Save)
         self.act_save_as = self._action(f, "Save &As\u2026", self.save_as, SK.SaveAs)
         f.addSeparator()
+        self.act_new_project = self._action(f, "New &Project\u2026", self.new_project_dialog)
+        self.act_open_project = self._action(f, "Open P&roject\u2026", self.open_project_dialog)
+        self.act_keep = self._action(
+            f, "&Keep as Candidate", self.keep_candidate, "Ctrl+K", "store the current architecture in the project"
+        )
+        f.addSeparator()
         self.act_quit = self._action(f, "&Quit", self.close, SK.Quit)
         e = mb.addMenu("&Edit")
         self.act_undo = self.doc.undo.createUndoAction(self, "&Undo")
@@ -171,7 +182,7 @@ class MainWindow(QMainWindow):
         self._action(v, "&Collapse Repeated Blocks", lambda: self._collapse(True), "Ctrl+Shift+C")
         self._action(v, "&Expand All Blocks", lambda: self._collapse(False), "Ctrl+Shift+E")
         v.addSeparator()
-        panels = v.addMenu("&Panels")
+        panels = self.panels_menu = v.addMenu("&Panels")
         for d in (
             self.space_dock,
             self.palette_dock,
@@ -433,7 +444,8 @@ class MainWindow(QMainWindow):
 
     def _update_title(self, *_args) -> None:
         name = Path(self.doc.path).name if self.doc.path else (self.doc.graph.name or "untitled")
-        self.setWindowTitle(f"{name}[*] \u2013 NAS Explorer")
+        project = f" [{Path(self.project.path).name}]" if getattr(self, "project", None) else ""
+        self.setWindowTitle(f"{name}[*]{project} \u2013 NAS Explorer")
         self.setWindowModified(not self.doc.undo.isClean())
 
     # -- settings ----------------------------------------------------------------------------
@@ -503,10 +515,83 @@ class MainWindow(QMainWindow):
             self.scene.rebuild()
         self.view.zoom_to_fit()
 
+    # -- project (candidates database) ------------------------------------------------------------
+    def _install_project_docks(self) -> None:
+        from .project_docks import install_project_docks
+
+        self.pdocks = install_project_docks(
+            self,
+            lambda: self.project,
+            lambda: self.doc.graph,
+            lambda g: self.apply_space_graph(g, "Open candidate"),
+        )
+        # scrollable and sharing the existing dock areas as tabs, so the window keeps fitting 1280x800
+        from PySide6.QtWidgets import QScrollArea
+
+        for dock in self.pdocks.docks.values():
+            inner = dock.widget()
+            scroll = QScrollArea()
+            scroll.setWidgetResizable(True)
+            scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+            inner.setMinimumSize(inner.minimumSizeHint().boundedTo(inner.sizeHint()))
+            scroll.setWidget(inner)
+            dock.setWidget(scroll)
+            self.panels_menu.addAction(dock.toggleViewAction())
+        for name in ("candidates", "diff", "jobs"):
+            self.tabifyDockWidget(self.errors_dock, self.pdocks.docks[name])
+        self.tabifyDockWidget(self.estimators_dock, self.pdocks.docks["compare"])
+        self.errors_dock.raise_()
+        self.inspector_dock.raise_()
+
+    def open_project(self, path: str) -> None:
+        """Open (or create) a project file; every change to it is committed at once."""
+        from ..store import Project
+
+        try:
+            project = Project(path)
+        except ExplorerError as e:
+            QMessageBox.warning(self, "Open project", str(e))
+            return
+        if self.project is not None:
+            self.project.close()
+        self.project = project
+        self.pdocks.refresh()
+        self.statusBar().showMessage(f"project {path}: {project.count_candidates()} candidate(s)", 5000)
+        self._update_title()
+
+    def new_project_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "New project", "", "NAS Explorer project (*.nasx)")
+        if path:
+            if not path.endswith(".nasx"):
+                path += ".nasx"
+            self.open_project(path)
+
+    def open_project_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open project", "", "NAS Explorer project (*.nasx)")
+        if path:
+            self.open_project(path)
+
+    def keep_candidate(self) -> int | None:
+        """Store the current graph (and its last live metrics) as a project candidate."""
+        if self.project is None:
+            self.statusBar().showMessage("open or create a project first (File > New Project)", 5000)
+            return None
+        from ..bulk import record_live_metrics
+
+        graph = self.doc.graph
+        cid = self.project.add_candidate(graph, parent_id=graph.meta.get("parent_id"))
+        result = getattr(self.metrics, "last_result", None)
+        if result:
+            record_live_metrics(self.project, cid, result)
+        self.pdocks.refresh()
+        self.statusBar().showMessage(f"kept as candidate {cid}", 4000)
+        return cid
+
     def closeEvent(self, event) -> None:
         if not self.maybe_save():
             event.ignore()
             return
+        self.pdocks.shutdown()
         self.qsettings.setValue("geometry", self.saveGeometry())
         self.qsettings.setValue("window_state", self.saveState(STATE_VERSION))
         self.qsettings.sync()

@@ -1,0 +1,22 @@
+"""The main window holds a project: docks see it, Keep stores the current graph with its metrics."""
+
+from __future__ import annotations
+
+from explorer.spaces import get_space
+from explorer.store import Project
+
+
+def test_keep_candidate_into_project(qtbot, make_window, tmp_path):
+    sp = get_space("nb201")
+    win = make_window(sp.encode(sp.sample(3)), wait=True)
+    assert win.keep_candidate() is None  # no project yet: a status message, nothing stored
+    path = tmp_path / "p.nasx"
+    win.open_project(str(path))
+    assert "p.nasx" in win.windowTitle()
+    cid = win.keep_candidate()
+    assert cid is not None
+    p = Project(path)
+    assert p.candidate(cid).graph == win.doc.graph
+    names = {m["name"] for m in p.metrics(cid)}
+    assert {"params", "macs"} <= names
+    assert win.pdocks.candidates is not None
