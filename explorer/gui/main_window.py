@@ -157,7 +157,11 @@ class MainWindow(QMainWindow):
         self.act_new_project = self._action(f, "New &Project\u2026", self.new_project_dialog)
         self.act_open_project = self._action(f, "Open P&roject\u2026", self.open_project_dialog)
         self.act_keep = self._action(
-            f, "&Keep as Candidate", self.keep_candidate, "Ctrl+K", "store the current architecture in the project"
+            f,
+            "&Keep as Candidate",
+            self.keep_candidate,
+            "Ctrl+K",
+            "store the current architecture in the project",
         )
         f.addSeparator()
         self.act_quit = self._action(f, "&Quit", self.close, SK.Quit)
