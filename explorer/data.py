@@ -121,6 +121,25 @@ def load_npz_batch(path: str | Path, batch_size: int, start: int = 0) -> tuple[n
     return x[start : start + batch_size], np.asarray(y[start : start + batch_size], dtype=np.int64)
 
 
+def read_image(path: str | Path, size: int) -> np.ndarray:
+    """One image file as uint8 [size, size, 3] RGB: shorter side resized to `size` (bilinear),
+    then centre-cropped, as a standard evaluation transform does. Needs Pillow."""
+    try:
+        from PIL import Image
+    except ImportError:
+        raise DataError("reading image files needs Pillow: pip install pillow (or give a .npz)") from None
+    try:
+        im = Image.open(path).convert("RGB")
+    except OSError as e:
+        raise DataError(f"{path}: cannot read image ({e})") from None
+    w, h = im.size
+    scale = size / min(w, h)
+    im = im.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BILINEAR)
+    w, h = im.size
+    left, top = (w - size) // 2, (h - size) // 2
+    return np.asarray(im.crop((left, top, left + size, top + size)), dtype=np.uint8)
+
+
 def load_image_folder(
     root: str | Path, batch_size: int, resolution: int, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -130,10 +149,6 @@ def load_image_folder(
     standard evaluation transform would. Needs Pillow.
     """
     root = Path(root)
-    try:
-        from PIL import Image
-    except ImportError:
-        raise DataError("reading an image folder needs Pillow: pip install pillow (or give a .npz)") from None
     classes = sorted(p.name for p in root.iterdir() if p.is_dir())
     if not classes:
         raise DataError(f"{root}: no class subdirectories (expected ROOT/CLASS/IMAGE files)")
@@ -149,17 +164,7 @@ def load_image_folder(
     xs, ys = [], []
     for k in order:
         f, ci = files[k]
-        try:
-            im = Image.open(f).convert("RGB")
-        except OSError as e:
-            raise DataError(f"{f}: cannot read image ({e})") from None
-        w, h = im.size
-        scale = resolution / min(w, h)
-        im = im.resize((max(resolution, round(w * scale)), max(resolution, round(h * scale))), Image.BILINEAR)
-        w, h = im.size
-        left, top = (w - resolution) // 2, (h - resolution) // 2
-        im = im.crop((left, top, left + resolution, top + resolution))
-        xs.append(np.asarray(im, dtype=np.uint8))
+        xs.append(read_image(f, resolution))
         ys.append(ci)
     return np.stack(xs), np.asarray(ys, dtype=np.int64)
 

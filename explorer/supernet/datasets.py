@@ -57,21 +57,9 @@ class ImageSet:
     def _uint8(self, idx: np.ndarray) -> np.ndarray:
         if self.images is not None:
             return self.images[idx]
-        from PIL import Image
-
         out = np.empty((len(idx), self.load_size, self.load_size, 3), dtype=np.uint8)
-        s = self.load_size
         for k, i in enumerate(idx):
-            try:
-                im = Image.open(self.files[i]).convert("RGB")
-            except OSError as e:
-                raise DataError(f"{self.files[i]}: cannot read image ({e})") from None
-            w, h = im.size
-            sc = s / min(w, h)
-            im = im.resize((max(s, round(w * sc)), max(s, round(h * sc))), Image.BILINEAR)
-            w, h = im.size
-            left, top = (w - s) // 2, (h - s) // 2
-            out[k] = np.asarray(im.crop((left, top, left + s, top + s)), dtype=np.uint8)
+            out[k] = core_data.read_image(self.files[i], self.load_size)
         return out
 
     def batch(
