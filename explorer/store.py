@@ -166,6 +166,15 @@ class Project:
             db.conn.close()
             self._local.db = None
 
+    def save_as(self, path: str | Path) -> Project:
+        """Copy the whole project (consistent snapshot via SQLite's backup API) and open the copy."""
+        dst = sqlite3.connect(str(path))
+        try:
+            self.db.conn.backup(dst)
+        finally:
+            dst.close()
+        return Project(path)
+
     def schema_version(self) -> int:
         return self.db.execute("PRAGMA user_version").fetchone()[0]
 

@@ -156,6 +156,12 @@ class MainWindow(QMainWindow):
         f.addSeparator()
         self.act_new_project = self._action(f, "New &Project\u2026", self.new_project_dialog)
         self.act_open_project = self._action(f, "Open P&roject\u2026", self.open_project_dialog)
+        self.act_save_project_as = self._action(
+            f,
+            "Save Project As\u2026",
+            self.save_project_as_dialog,
+            tip="copy the project to a new file and open it",
+        )
         self.act_keep = self._action(
             f,
             "&Keep as Candidate",
@@ -574,6 +580,24 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getOpenFileName(self, "Open project", "", "NAS Explorer project (*.nasx)")
         if path:
             self.open_project(path)
+
+    def save_project_as_dialog(self) -> None:
+        if self.project is None:
+            self.statusBar().showMessage("no project open", 4000)
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Save project as", "", "NAS Explorer project (*.nasx)")
+        if path:
+            self.save_project_as(path if path.endswith(".nasx") else path + ".nasx")
+
+    def save_project_as(self, path: str) -> None:
+        """The project is saved continuously; Save As copies it and continues in the copy."""
+        try:
+            copy = self.project.save_as(path)
+        except (ExplorerError, OSError) as e:
+            QMessageBox.warning(self, "Save project as", str(e))
+            return
+        copy.close()
+        self.open_project(path)
 
     def keep_candidate(self) -> int | None:
         """Store the current graph (and its last live metrics) as a project candidate."""

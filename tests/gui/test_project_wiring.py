@@ -20,3 +20,16 @@ def test_keep_candidate_into_project(qtbot, make_window, tmp_path):
     names = {m["name"] for m in p.metrics(cid)}
     assert {"params", "macs"} <= names
     assert win.pdocks.candidates is not None
+
+
+def test_save_project_as_copies_and_switches(qtbot, make_window, tmp_path):
+    sp = get_space("nb201")
+    win = make_window(sp.encode(sp.sample(4)), wait=True)
+    win.open_project(str(tmp_path / "a.nasx"))
+    cid = win.keep_candidate()
+    win.save_project_as(str(tmp_path / "b.nasx"))
+    assert str(win.project.path).endswith("b.nasx")
+    assert Project(tmp_path / "b.nasx").candidate(cid).graph == win.doc.graph
+    win.keep_candidate()
+    assert Project(tmp_path / "a.nasx").count_candidates() == 1
+    assert Project(tmp_path / "b.nasx").count_candidates() == 2
