@@ -29,6 +29,7 @@ def main() -> None:
     ap.add_argument("--edits", type=int, default=5, help="edits for the edit-to-metrics latency")
     ap.add_argument("--space", default="ofa-mbv3-w1.0")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--torch-threads", type=int, default=1, help="torch threads of the metrics worker")
     args = ap.parse_args()
 
     import torch
@@ -44,7 +45,11 @@ def main() -> None:
     cfg = space.sample(args.seed)
     settings = LiveSettings.live()
     win = MainWindow(
-        space.encode(cfg), settings=settings, restore_state=False, ask_to_save=False, torch_threads=1
+        space.encode(cfg),
+        settings=settings,
+        restore_state=False,
+        ask_to_save=False,
+        torch_threads=args.torch_threads,
     )
     win.resize(1280, 800)
     win.show()
