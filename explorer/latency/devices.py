@@ -313,17 +313,25 @@ def device_from_json(d, path: Path | None = None) -> Device:
         raise FormatError(f"{where}: malformed device file ({e})") from None
 
 
-def read_device_file(path: str | Path) -> Device:
+def read_device_json(path: str | Path):
+    """The parsed JSON of a device file; a clear FormatError (naming the backup, if any) otherwise."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise FormatError(f"cannot read device file {path}: {e.strerror or e}") from None
     try:
-        d = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as e:
-        raise FormatError(f"{path}: corrupt or truncated JSON (line {e.lineno}: {e.msg})") from None
-    return device_from_json(d, path)
+        bak = path.with_name(path.name + ".bak")
+        hint = f"; the previous version is {bak.name}" if bak.exists() else ""
+        raise FormatError(
+            f"{path}: corrupt device file (corrupt or truncated JSON at line {e.lineno}: {e.msg}){hint}"
+        ) from None
+
+
+def read_device_file(path: str | Path) -> Device:
+    return device_from_json(read_device_json(path), Path(path))
 
 
 def _files() -> dict[str, Path]:

@@ -258,19 +258,10 @@ class LutDevice:
 
     @classmethod
     def load(cls, path: str | Path) -> LutDevice:
+        from .devices import read_device_json
+
         path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as e:
-            raise FormatError(f"{path}: cannot read device file ({e.strerror})") from None
-        try:
-            d = json.loads(text)
-        except json.JSONDecodeError as e:
-            bak = path.with_name(path.name + ".bak")
-            hint = f"; the previous version is {bak.name}" if bak.exists() else ""
-            raise FormatError(
-                f"{path}: corrupt device file (invalid JSON at line {e.lineno}){hint}"
-            ) from None
+        d = read_device_json(path)
         dev = cls.from_dict(d, str(path))
         dev.path = path
         return dev
