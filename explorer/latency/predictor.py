@@ -77,15 +77,21 @@ def fit_mlp(
         return _fit_mlp(torch, X, y, hidden, layers, steps, lr, weight_decay, batch, seed)
 
 
-def _fit_mlp(torch, X, y, hidden, layers, steps, lr, weight_decay, batch, seed) -> dict:
-
-    gen = torch.Generator().manual_seed(seed)
+def _standardised(torch, X, y):
+    """Feature and target standardisation shared by the MLP fits (constant features keep sd 1)."""
     mu = X.mean(0)
     sd = X.std(0)
     sd = np.where(sd < 1e-9, 1.0, sd)
     ym, ys = float(y.mean()), float(y.std() or 1.0)
     Xt = torch.tensor((X - mu) / sd, dtype=torch.float32)
     yt = torch.tensor((y - ym) / ys, dtype=torch.float32)
+    return mu, sd, ym, ys, Xt, yt
+
+
+def _fit_mlp(torch, X, y, hidden, layers, steps, lr, weight_decay, batch, seed) -> dict:
+
+    gen = torch.Generator().manual_seed(seed)
+    mu, sd, ym, ys, Xt, yt = _standardised(torch, X, y)
     dims = [X.shape[1]] + [hidden] * layers + [1]
     lins = []
     for a, b in zip(dims[:-1], dims[1:]):
@@ -143,12 +149,7 @@ def fit_mlp_ensemble(
 def _fit_ensemble(torch, X, y, members, hidden, layers, steps, lr, weight_decay, batch, seed) -> list[dict]:
 
     gen = torch.Generator().manual_seed(seed)
-    mu = X.mean(0)
-    sd = X.std(0)
-    sd = np.where(sd < 1e-9, 1.0, sd)
-    ym, ys = float(y.mean()), float(y.std() or 1.0)
-    Xt = torch.tensor((X - mu) / sd, dtype=torch.float32)
-    yt = torch.tensor((y - ym) / ys, dtype=torch.float32)
+    mu, sd, ym, ys, Xt, yt = _standardised(torch, X, y)
     dims = [X.shape[1]] + [hidden] * layers + [1]
     params = []
     for a, b in zip(dims[:-1], dims[1:]):
