@@ -43,6 +43,23 @@ def main() -> None:
     app = QApplication.instance() or QApplication([])
     space = get_space(args.space)
     cfg = space.sample(args.seed)
+    hold = {"r": cfg["r"]} if "r" in cfg else {}
+
+    # this machine's layer table, profiled for the space at the resolution in use (what
+    # `nas-explorer latency profile --device local --space SPACE` does, or the first edits fill)
+    from explorer.latency import graph_lut
+    from explorer.live_metrics import local_lut_device
+
+    lut = local_lut_device()
+    t_prof = time.perf_counter()
+    specs = graph_lut.unique_specs(
+        space.encode(c) for c in graph_lut.coverage_configs(space, [cfg["r"]] if hold else None)
+    )
+    prof = graph_lut.profile(lut, specs, spaces=[space.name])
+    print(
+        f"local table {lut.name}: {len(specs)} keys for r={hold.get('r', '-')}, "
+        f"{len(prof.measured)} measured now in {time.perf_counter() - t_prof:.1f} s"
+    )
     settings = LiveSettings.live()
     win = MainWindow(
         space.encode(cfg),
@@ -96,7 +113,7 @@ def main() -> None:
 
     def next_edit(*_a) -> None:
         k[0] += 1
-        new = space.mutate(cfg, seed=1000 + k[0], prob=0.3)
+        new = space.mutate(cfg, seed=1000 + k[0], prob=0.3) | hold
         win.apply_space_graph(space.encode(new), "bench edit")
 
     win.controller.finished.connect(next_edit)
@@ -115,7 +132,7 @@ def main() -> None:
     # -- edit to all metrics ----------------------------------------------------------------------
     lat, direct = [], []
     for i in range(args.edits):
-        new = space.mutate(cfg, seed=5000 + i, prob=0.3)
+        new = space.mutate(cfg, seed=5000 + i, prob=0.3) | hold
         done = {}
         win.controller.finished.connect(lambda *_a, d=done: d.setdefault("t", time.perf_counter()))
         t0 = time.perf_counter()
@@ -128,6 +145,34 @@ def main() -> None:
         t1 = time.perf_counter()
         compute_metrics(space.encode(new), settings, devices)
         direct.append(time.perf_counter() - t1)
+    # a cold edit: a resolution the table has never seen, so every layer is measured first
+    cold = None
+    if hold:
+        unseen = [
+            r
+            for r in space.geo.resolutions
+            if f"Conv-input:{r}x{r}x3-output:{(r + 1) // 2}x{(r + 1) // 2}x16" not in lut.table
+        ]
+        if unseen:
+            new = space.mutate(cfg, seed=9000, prob=0.3) | {"r": unseen[len(unseen) // 2]}
+            done = {}
+            win.controller.finished.connect(lambda *_a, d=done: d.setdefault("t", time.perf_counter()))
+            t0 = time.perf_counter()
+            win.apply_space_graph(space.encode(new), "bench edit")
+            while "t" not in done and time.perf_counter() - t0 < 300:
+                app.processEvents()
+                time.sleep(0.0005)
+            win.controller.finished.disconnect()
+            cold = (new["r"], done.get("t", float("nan")) - t0)
+    # the previous local-CPU method, timing the whole network at each edit (baseline)
+    from explorer.live_metrics import _local_cpu_direct
+
+    whole = []
+    for i in range(args.edits):
+        g = space.encode(space.mutate(cfg, seed=5000 + i, prob=0.3) | hold)
+        t1 = time.perf_counter()
+        _local_cpu_direct(g, lambda: False)
+        whole.append(time.perf_counter() - t1)
     win.close()
 
     def show(name, g):
@@ -149,6 +194,11 @@ def main() -> None:
         f"direct compute_metrics (baseline):          median {med_d:.2f} s;  GUI path / direct = "
         f"{med_l / med_d:.2f}x"
     )
+    print(
+        f"local CPU latency by timing the whole network (old method): median {statistics.median(whole):.3f} s"
+    )
+    if cold is not None:
+        print(f"cold edit to unprofiled r={cold[0]} (every layer measured first): {cold[1]:.1f} s")
 
 
 if __name__ == "__main__":

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# layer tables this machine measures during the tests (the local CPU device) go to a per-session
+# folder, never into the user's ~/.local/share/nas-explorer/luts
+os.environ["NAS_EXPLORER_LUTS"] = tempfile.mkdtemp(prefix="nasx-test-luts-")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

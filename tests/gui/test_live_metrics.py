@@ -22,7 +22,8 @@ def test_entries_arrive_one_by_one_and_cover_every_key():
     out = compute_metrics(small_graph(), FAST, [LOCAL_CPU], on_entry=lambda k, e: seen.append(k))
     assert seen == LM.metric_keys([LOCAL_CPU]) == list(out)
     assert out["params"]["value"] > 0 and out["zen"]["value"] is not None
-    assert out[f"latency:{LOCAL_CPU}"]["method"] == "measured"
+    lat = out[f"latency:{LOCAL_CPU}"]
+    assert lat["method"] == "LUT" and lat["value"] > 0 and lat["device"].startswith("local-")
 
 
 def test_invalid_graph_gives_reasons_not_numbers():
@@ -114,3 +115,55 @@ def test_broken_proxies_give_reasons(monkeypatch):
     assert out["params"]["value"] > 0
     assert out["zen"]["value"] is None and "kaputt" in out["zen"]["reason"]
     assert out["gradsign"]["value"] is None and "kaputt" in out["gradsign"]["reason"]
+
+
+def test_local_cpu_lut_measures_new_layers_once_and_predicts_their_sum():
+    from explorer.latency import graph_lut
+
+    g = small_graph()
+    first = LM.predict_latency(g, LOCAL_CPU)
+    again = LM.predict_latency(g, LOCAL_CPU)
+    assert again["measured_layers"] == 0 and again["value"] == first["value"]
+    dev = LM.local_lut_device()
+    table = dev.table_for(g)
+    want = sum(graph_lut.entry_ms(table[s.key]) for _, s in graph_lut.layer_specs(g))
+    cal = graph_lut.calibration_for(dev, graph_lut.graph_space(g))
+    if cal is None:
+        assert again["value"] == pytest.approx(want)
+    assert dev.path is not None and dev.path.is_file()  # cached for the next start
+
+
+def test_local_cpu_lut_stops_between_layers_and_keeps_what_it_measured():
+    from explorer.arch import ArchGraph
+
+    g = ArchGraph("three convs")  # a resolution no other test uses: every layer key is new
+    g.add_node("input", {"resolution": 20}, id="input")
+    for i, c in enumerate((8, 12, 16)):
+        g.add_node("conv", {"out_channels": c}, id=f"c{i}")
+    g.add_node("global_avgpool", id="pool")
+    g.add_node("linear", {"out_features": 10}, id="fc")
+    g.add_node("output", id="output")
+    g.chain("input", "c0", "c1", "c2", "pool", "fc", "output")
+    asked = []
+
+    def stop_after_one_layer():
+        asked.append(1)
+        return len(asked) > 1
+
+    dev = LM.local_lut_device()
+    before = len(dev.table)
+    with pytest.raises(Stopped):
+        LM.predict_latency(g, LOCAL_CPU, should_stop=stop_after_one_layer)
+    assert len(dev.table) == before + 1  # the measured layer is kept for the next request
+    out = LM.predict_latency(g, LOCAL_CPU)
+    assert out["measured_layers"] >= 2 and out["value"] > 0
+
+
+def test_local_cpu_falls_back_to_direct_timing_with_the_reason(monkeypatch):
+    def broken():
+        raise LM.ExplorerError("table measured elsewhere")
+
+    monkeypatch.setattr(LM, "local_lut_device", broken)
+    out = LM.predict_latency(small_graph(), LOCAL_CPU)
+    assert out["method"] == "measured" and out["value"] > 0
+    assert "table measured elsewhere" in out["confidence"]
