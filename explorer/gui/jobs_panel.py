@@ -1,5 +1,5 @@
-"""Jobs panel: supernet training, BN recalibration, subnet extraction and evolutionary search, each
-in a separate process (`python -m explorer ...`), followed through its files.
+"""Jobs panel: supernet training, BN recalibration, subnet extraction, evolutionary search and
+ProxylessNAS search, each in a separate process (`python -m explorer ...`), followed through its files.
 
 Why processes and files: cancel is a real kill, a crash cannot take the window down, and a job
 outlives the window. Each job gets a run folder beside the project (`<project>.runs/job_<id>/`)
@@ -7,7 +7,10 @@ holding the child's stdout/stderr and, for training, the checkpoint and the JSON
 that the panel tails. The job row in the project stores the pid; on reopening, a job whose process
 still runs is re-attached, one whose process is gone is marked "interrupted" and training offers
 Resume (`--resume` continues from the last checkpoint). Extracted subnets become candidates with
-their weights; search results become candidates with their accuracy estimate.
+their weights; search results become candidates with their accuracy estimate; a ProxylessNAS search's
+derived architecture becomes a candidate with its predicted (and, on a local device, measured)
+latency. A ProxylessNAS job is cancelled with SIGTERM, on which it saves its checkpoint and stops
+(SIGKILL follows if it has not ended after a grace period), so Resume continues where it stopped.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSpinBox,
     QSplitter,
+    QStackedWidget,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -50,10 +54,15 @@ from PySide6.QtWidgets import (
 from ..arch import load_arch
 from ..jobs import Progress, ProgressReader
 from ..store import Project
+from .proxyless_plot import ProxylessHistory, ProxylessPlot
 
 TRAIN, EXTRACT, BN, SEARCH = "train", "extract", "bn-recalibrate", "search"
+PROXYLESS = "proxyless"
 ACTIVE = ("queued", "running")
 RESUMABLE = ("cancelled", "interrupted", "failed")
+RESUMABLE_KINDS = (TRAIN, PROXYLESS)
+TERM_GRACE_MS = 20_000  # SIGTERM'd ProxylessNAS job: time to save its checkpoint before SIGKILL
+PROXYLESS_SPACES = ("proxylessnas-mobile", "proxyless-cifar")
 PHASES = ("teacher", "kernel", "depth1", "depth2", "expand1", "expand2")
 _SEARCH_LINE = re.compile(r"\[search\] generation (\d+)/(\d+)\s*(.*)")
 
@@ -160,6 +169,64 @@ def search_argv(params: dict, run_dir: Path) -> list[str]:
     return a
 
 
+def proxyless_argv(params: dict, run_dir: Path, resume: bool) -> list[str]:
+    """`search proxyless` for a new search, or `--resume RUN_DIR` (the run's own config)."""
+    if resume:
+        a = ["search", "proxyless", "--resume", str(run_dir), "--json"]
+        if params.get("lut_dir"):
+            a += ["--lut-dir", str(params["lut_dir"])]
+        return a
+    a = [
+        "search", "proxyless",
+        "--device", str(params.get("device", "local")),
+        "--target-ms", str(params["target_ms"]),
+        "--epochs", str(params.get("epochs", 10)),
+        "--warmup-epochs", str(params.get("warmup_epochs", 2.0)),
+        "--resolution", str(params.get("resolution", 32)),
+        "--data", str(params.get("data", "builtin")),
+        "--batch-size", str(params.get("batch_size", 64)),
+        "--arch-lr", str(params.get("arch_lr", 0.02)),
+        "--arch-every", str(params.get("arch_every", 1)),
+        "--seed", str(params.get("seed", 0)),
+    ]  # fmt: skip
+    if params.get("loss", "mul") == "add":
+        a += ["--additive", "--lambda", str(params.get("lam", 0.1))]
+    else:
+        a += ["--beta", str(params.get("beta", 0.6))]
+    if params.get("train_images"):
+        a += ["--train-images", str(params["train_images"])]
+    sk = params.get("skeleton")
+    if sk == "small":
+        from ..proxyless.supernet import Skeleton
+
+        sk = Skeleton.small().to_dict()  # its resolution is overridden by --resolution
+    if isinstance(sk, dict):
+        a += ["--skeleton", json.dumps(sk)]
+    elif sk and sk != "default":
+        a += ["--skeleton", str(sk)]  # a JSON file or JSON text
+    if params.get("measure") is False:
+        a.append("--no-measure")
+    if params.get("lut_dir"):
+        a += ["--lut-dir", str(params["lut_dir"])]
+    return a + ["-o", str(run_dir), "--json"]
+
+
+def proxyless_devices() -> list[str]:
+    """Devices a ProxylessNAS search can use: this machine, the registry's layer tables of the
+    ProxylessNAS spaces, and the synthetic MACs-proportional table (not a real device)."""
+    names = ["local"]
+    try:
+        from ..latency.devices import list_devices
+
+        for d in list_devices():
+            spaces = d.get("spaces") or []
+            if d.get("kind") == "lut" and any(s in PROXYLESS_SPACES for s in spaces):
+                names.append(d["name"])
+    except Exception:  # noqa: BLE001 - an unreadable registry leaves the built-in choices
+        pass
+    return names + ["synthetic"]
+
+
 class JobProcess(QObject):
     """One job's child process (started here, or re-attached by pid) and its progress files."""
 
@@ -190,6 +257,8 @@ class JobProcess(QObject):
             return extract_argv(self.params, self.run_dir)
         if self.kind == SEARCH:
             return search_argv(self.params, self.run_dir)
+        if self.kind == PROXYLESS:
+            return proxyless_argv(self.params, self.run_dir, resume)
         raise ValueError(f"unknown job kind {self.kind!r}")
 
     def start(self, resume: bool = False) -> None:
@@ -221,8 +290,27 @@ class JobProcess(QObject):
         self.timer.start()
 
     def cancel(self) -> None:
-        """A real kill (SIGKILL to the job's process group); training stays resumable."""
+        """A real kill (SIGKILL to the job's process group); training stays resumable. A
+        ProxylessNAS search gets SIGTERM first: it saves its checkpoint and stops by itself."""
         self.cancelled = True
+        if self.kind == PROXYLESS and self.pid and not self.done:
+            try:
+                os.killpg(os.getpgid(self.pid), signal.SIGTERM)
+            except OSError:
+                pass
+            else:
+                QTimer.singleShot(TERM_GRACE_MS, self, self._kill_if_running)
+                self.poll()
+                return
+        self._kill()
+        self.poll()
+
+    def _kill_if_running(self) -> None:
+        if not self.done and self.running():
+            self._kill()
+            self.poll()
+
+    def _kill(self) -> None:
         if self.pid:
             try:
                 os.killpg(os.getpgid(self.pid), signal.SIGKILL)
@@ -231,7 +319,6 @@ class JobProcess(QObject):
                     os.kill(self.pid, signal.SIGKILL)
                 except OSError:
                     pass
-        self.poll()
 
     def running(self) -> bool:
         if self.popen is not None:
@@ -271,8 +358,8 @@ class JobProcess(QObject):
             self.progressed.emit(self.jid, r)
         code = self.popen.returncode if self.popen is not None else None
         result = self._read_result()
-        if self.cancelled:
-            status = "cancelled"
+        if self.cancelled or (result is not None and "stopped" in result):
+            status = "cancelled"  # a SIGTERM'd ProxylessNAS search reports where it stopped
         elif result is not None and (code in (0, None)):
             status = "done"
         elif code is None:
@@ -352,7 +439,48 @@ class JobProcess(QObject):
             p.record_metric(cid, "complexity", "params", c.params)
             p.record_metric(cid, "complexity", "macs", c.macs)
             result["candidate_id"] = cid
+        elif self.kind == PROXYLESS:
+            result["candidate_id"] = self._ingest_proxyless(result)
         return result
+
+    def _ingest_proxyless(self, result: dict) -> int:
+        """The derived (argmax-path) architecture as a candidate with the supernet's weights of that
+        path, its predicted latency on the search's device and, for a local device, measured."""
+        from ..arch import count_complexity
+
+        p = self.project
+        graph = load_arch(result["arch"])
+        dev = (result.get("device") or {}).get("name") or str(self.params.get("device", "local"))
+        target = result.get("target_ms", self.params.get("target_ms"))
+        graph.name = f"proxyless {target:g} ms on {dev}"
+        cid = p.add_candidate(
+            graph, tags=["proxyless"], notes=f"job {self.jid}", weights_path=result.get("weights")
+        )
+        p.record_metric(
+            cid, "latency", dev, result.get("predicted_ms"), unit="ms", method="ProxylessNAS layer table"
+        )
+        m = result.get("measured") or {}
+        if m.get("measured_ms") is not None:
+            p.record_metric(
+                cid,
+                "latency",
+                f"{dev} measured",
+                m["measured_ms"],
+                unit="ms",
+                method=f"measured median (p10 {m.get('p10_ms')}, p90 {m.get('p90_ms')})",
+            )
+        if result.get("val_acc_supernet_path") is not None:
+            p.record_metric(
+                cid,
+                "accuracy",
+                "proxyless supernet",
+                result["val_acc_supernet_path"],
+                method="supernet weights of the path, BN recalibrated, held-out split",
+            )
+        c = count_complexity(graph)
+        p.record_metric(cid, "complexity", "params", c.params)
+        p.record_metric(cid, "complexity", "macs", c.macs)
+        return cid
 
 
 class JobsPanel(QWidget):
@@ -368,12 +496,16 @@ class JobsPanel(QWidget):
         self.selection_getter = selection_getter or (lambda: [])
         self.procs: dict[int, JobProcess] = {}
         self.history: dict[int, dict] = {}
+        self.px_history: dict[int, ProxylessHistory] = {}
+        self._px_redraw: set[int] = set()
         self._project_path: Path | None = None
 
         self.tabs = QTabWidget()
         self.tabs.addTab(self._train_form(), "Train supernet")
         self.tabs.addTab(self._extract_form(), "Extract / BN")
         self.tabs.addTab(self._search_form(), "Search")
+        self.px_tab = self.tabs.addTab(self._proxyless_form(), "ProxylessNAS")
+        self.tabs.currentChanged.connect(lambda i: i == self.px_tab and self._fill_px_devices())
 
         self.table = QTableWidget(0, 5)
         self.table.setHorizontalHeaderLabels(["job", "kind", "status", "progress", "started"])
@@ -389,7 +521,7 @@ class JobsPanel(QWidget):
         self.cancel_btn.setToolTip("kill the job's process (training can be resumed)")
         self.cancel_btn.clicked.connect(self.cancel_selected)
         self.resume_btn = QPushButton("Resume")
-        self.resume_btn.setToolTip("continue training from the last checkpoint")
+        self.resume_btn.setToolTip("continue training / a ProxylessNAS search from its last checkpoint")
         self.resume_btn.clicked.connect(self.resume_selected)
         self.log_btn = QPushButton("Log")
         self.log_btn.setCheckable(True)
@@ -430,6 +562,10 @@ class JobsPanel(QWidget):
             symbolBrush=QColor(30, 150, 60),
             name="max",
         )
+        self.px_plot = ProxylessPlot()
+        self.plot_stack = QStackedWidget()
+        self.plot_stack.addWidget(self.plots)
+        self.plot_stack.addWidget(self.px_plot)
         self.log_view = QPlainTextEdit(readOnly=True)
         self.log_view.setMaximumBlockCount(2000)
         self.log_view.hide()
@@ -439,7 +575,7 @@ class JobsPanel(QWidget):
         dl.setContentsMargins(0, 0, 0, 0)
         dl.addWidget(self.status_label)
         dl.addWidget(self.bar)
-        dl.addWidget(self.plots, 1)
+        dl.addWidget(self.plot_stack, 1)
         dl.addWidget(self.log_view, 1)
         upper = QWidget()
         ul = QVBoxLayout(upper)
@@ -571,6 +707,105 @@ class JobsPanel(QWidget):
         f.addRow("Constraint", r)
         return w
 
+    def _proxyless_form(self) -> QWidget:
+        w = QWidget()
+        f = QFormLayout(w)
+        self.p_device = QComboBox(editable=True)
+        self.p_device.addItems(["local", "synthetic"])
+        self.p_device.setMinimumContentsLength(18)
+        self.p_device.setToolTip(
+            "local: this machine (torch, 1 thread; missing layer latencies are measured first);"
+            " a device of the ProxylessNAS space (its table must cover the skeleton's geometry);"
+            " synthetic: MACs-proportional, not a real device; or a device .json file"
+        )
+        self._px_devices_filled = False
+        self.p_target = QDoubleSpinBox(minimum=0.001, maximum=1e5, value=2.0, decimals=3, suffix=" ms")
+        self.p_target.setToolTip("latency target on the device; the result reports the reachable range")
+        self.p_loss = QComboBox()
+        self.p_loss.addItem("CE·(E/T)^β", "mul")
+        self.p_loss.addItem("CE + λ·(E−T)/T", "add")
+        self.p_loss.setToolTip("multiplicative (ProxylessNAS) or additive latency loss")
+        self.p_beta = QDoubleSpinBox(minimum=0.0, maximum=10.0, value=0.6, decimals=2, singleStep=0.1)
+        self.p_lam = QDoubleSpinBox(minimum=0.0, maximum=100.0, value=0.1, decimals=3, singleStep=0.05)
+        self.p_lam.setEnabled(False)
+        self.p_loss.currentIndexChanged.connect(self._px_loss_changed)
+        r1 = QHBoxLayout()
+        r1.addWidget(self.p_device, 1)
+        for label, wdg in (
+            ("target", self.p_target),
+            ("loss", self.p_loss),
+            ("β", self.p_beta),
+            ("λ", self.p_lam),
+        ):
+            r1.addWidget(QLabel(label))
+            r1.addWidget(wdg)
+        self.p_epochs = QSpinBox(minimum=1, maximum=10_000, value=10)
+        self.p_warmup = QDoubleSpinBox(minimum=0.0, maximum=10_000, value=2.0, decimals=1)
+        self.p_warmup.setToolTip("weight-only epochs before the architecture steps start")
+        self.p_batch = QSpinBox(minimum=2, maximum=4096, value=64)
+        self.p_images = QSpinBox(minimum=0, maximum=10_000_000, value=0, specialValueText="all")
+        self.p_res = QSpinBox(minimum=8, maximum=512, value=32)
+        self.p_data = QComboBox(editable=True)
+        self.p_data.addItems(["builtin", "cifar-sample"])
+        self.p_data.setToolTip(
+            "builtin: the shipped CIFAR-10 sample; or an .npz file / ImageFolder directory"
+        )
+        r2 = QHBoxLayout()
+        for label, wdg in (
+            ("epochs", self.p_epochs),
+            ("warm-up", self.p_warmup),
+            ("batch", self.p_batch),
+            ("images", self.p_images),
+            ("resolution", self.p_res),
+            ("data", self.p_data),
+        ):
+            r2.addWidget(QLabel(label))
+            r2.addWidget(wdg)
+        r2.addStretch(1)
+        self.p_arch_lr = QDoubleSpinBox(minimum=1e-5, maximum=10.0, value=0.02, decimals=4, singleStep=0.01)
+        self.p_arch_every = QSpinBox(minimum=1, maximum=1000, value=1)
+        self.p_arch_every.setToolTip("an architecture step every N weight steps")
+        self.p_seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
+        self.p_skeleton = QComboBox(editable=True)
+        self.p_skeleton.addItems(["default", "small"])
+        self.p_skeleton.setToolTip("default: 6 searchable layers; small: 4; or a skeleton JSON file / text")
+        self.p_measure = QCheckBox("measure result")
+        self.p_measure.setChecked(True)
+        self.p_measure.setToolTip("measure the derived architecture's latency (local devices only)")
+        self.p_start = QPushButton("Start ProxylessNAS")
+        self.p_start.clicked.connect(lambda: self.start_proxyless())
+        r3 = QHBoxLayout()
+        for label, wdg in (
+            ("arch lr", self.p_arch_lr),
+            ("arch every", self.p_arch_every),
+            ("seed", self.p_seed),
+            ("skeleton", self.p_skeleton),
+        ):
+            r3.addWidget(QLabel(label))
+            r3.addWidget(wdg)
+        r3.addWidget(self.p_measure)
+        r3.addStretch(1)
+        r3.addWidget(self.p_start)
+        f.addRow("Device", r1)
+        f.addRow("Training", r2)
+        f.addRow("Search", r3)
+        return w
+
+    def _px_loss_changed(self) -> None:
+        mul = self.p_loss.currentData() == "mul"
+        self.p_beta.setEnabled(mul)
+        self.p_lam.setEnabled(not mul)
+
+    def _fill_px_devices(self) -> None:
+        """The registry is read when the tab is first shown, not when the panel is built."""
+        if self._px_devices_filled:
+            return
+        self._px_devices_filled = True
+        cur = self.p_device.currentText()
+        self.p_device.clear()
+        self.p_device.addItems(proxyless_devices())
+        self.p_device.setCurrentText(cur)
+
     def _browse_data(self) -> None:
         d = QFileDialog.getExistingDirectory(self, "Image folder (one subfolder per class)")
         if d:
@@ -599,6 +834,7 @@ class JobsPanel(QWidget):
                 proc.timer.stop()
             self.procs.clear()
             self.history.clear()
+            self.px_history.clear()
             self._reconcile(project)
         ck = self.e_ckpt.currentText()
         self.e_ckpt.clear()
@@ -666,11 +902,19 @@ class JobsPanel(QWidget):
             r = job["result"]
             acc, lat = r.get("accuracy", 0), r.get("latency_ms", 0)
             return f"acc {acc:.4f}, latency {lat:.2f} → #{r.get('candidate_id')}"
+        if job["status"] == "done" and job["kind"] == PROXYLESS and job.get("result"):
+            r = job["result"]
+            meas = (r.get("measured") or {}).get("measured_ms")
+            text = f"predicted {r.get('predicted_ms', 0):.3f} ms"
+            text += f", measured {meas:.3f} ms" if meas is not None else ""
+            return text + f" (target {r.get('target_ms', 0):g}) → #{r.get('candidate_id')}"
         if not p:
             return job.get("error") or ""
         bits = [f"{p.get('phase', '')} {p.get('step', 0)}/{p.get('total') or '?'}"]
         if p.get("loss") is not None:
             bits.append(f"loss {p['loss']:.3f}")
+        if job["kind"] == PROXYLESS and p.get("message"):
+            bits.append(p["message"])
         if p.get("eta_s") is not None and job["status"] == "running":
             bits.append(f"ETA {p['eta_s']:.0f}s")
         if job.get("error"):
@@ -773,6 +1017,37 @@ class JobsPanel(QWidget):
             params["supernet"] = self.e_ckpt.currentText().strip() or None
         return self._new_job(SEARCH, params)
 
+    def proxyless_params(self) -> dict:
+        """The ProxylessNAS form as job parameters (the keys `proxyless_argv` reads)."""
+        return {
+            "device": self.p_device.currentText().strip() or "local",
+            "target_ms": self.p_target.value(),
+            "loss": self.p_loss.currentData(),
+            "beta": self.p_beta.value(),
+            "lam": self.p_lam.value(),
+            "epochs": self.p_epochs.value(),
+            "warmup_epochs": self.p_warmup.value(),
+            "batch_size": self.p_batch.value(),
+            "train_images": self.p_images.value() or None,
+            "resolution": self.p_res.value(),
+            "data": self.p_data.currentText().strip() or "builtin",
+            "arch_lr": self.p_arch_lr.value(),
+            "arch_every": self.p_arch_every.value(),
+            "seed": self.p_seed.value(),
+            "skeleton": self.p_skeleton.currentText().strip() or "default",
+            "measure": self.p_measure.isChecked(),
+        }
+
+    def start_proxyless(self, **overrides) -> int | None:
+        """Start a ProxylessNAS search (the form's values, then `overrides`, e.g. device="local",
+        target_ms=1.5, loss="add", lam=0.2, epochs=5, skeleton="small" or a dict, lut_dir=...);
+        the job id. The CLI twin is `nas-explorer search proxyless`."""
+        params = dict(self.proxyless_params(), **overrides)
+        if params.get("target_ms") is None or float(params["target_ms"]) <= 0:
+            QMessageBox.warning(self, "ProxylessNAS", "Give a positive latency target (ms).")
+            return None
+        return self._new_job(PROXYLESS, params)
+
     # -- selected job -----------------------------------------------------------------------
     def selected_job(self) -> int | None:
         rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
@@ -810,15 +1085,21 @@ class JobsPanel(QWidget):
         if project is None:
             return False
         job = project.job(jid)
-        if job["kind"] != TRAIN or job["status"] not in RESUMABLE:
+        if job["kind"] not in RESUMABLE_KINDS or job["status"] not in RESUMABLE:
             return False
         old = self.procs.get(jid)
         if old is not None:
             old.timer.stop()
         proc = self._make_proc(project, jid)
+        resume = True
+        if job["kind"] == PROXYLESS and not (proc.run_dir / "checkpoint.pt").is_file():
+            # stopped before its first checkpoint: start the same search afresh
+            resume = False
+            (proc.run_dir / "progress.jsonl").unlink(missing_ok=True)
         proc.reader = ProgressReader(proc.run_dir / "progress.jsonl")  # re-read: the plot keeps history
         self.history.pop(jid, None)
-        proc.start(resume=True)
+        self.px_history.pop(jid, None)
+        proc.start(resume=resume)
         self._fill_table(project)
         self.select_job(jid)
         return True
@@ -828,7 +1109,9 @@ class JobsPanel(QWidget):
         jid = self.selected_job()
         job = project.job(jid) if (project is not None and jid is not None) else None
         self.cancel_btn.setEnabled(bool(job and job["status"] in ACTIVE))
-        self.resume_btn.setEnabled(bool(job and job["kind"] == TRAIN and job["status"] in RESUMABLE))
+        self.resume_btn.setEnabled(
+            bool(job and job["kind"] in RESUMABLE_KINDS and job["status"] in RESUMABLE)
+        )
 
     # -- progress ---------------------------------------------------------------------------
     def _hist(self, jid: int) -> dict:
@@ -854,8 +1137,24 @@ class JobsPanel(QWidget):
             h["x"].append(h["offset"] + p.step)
             h["loss"].append(p.loss)
 
+    def _add_px_record(self, jid: int, p: Progress) -> bool:
+        return self.px_history.setdefault(jid, ProxylessHistory()).add(p.phase, p.step, p.total, p.extra)
+
+    def _kind(self, jid: int) -> str | None:
+        proc = self.procs.get(jid)
+        if proc is not None:
+            return proc.kind
+        project = self.project_getter()
+        return project.job(jid)["kind"] if project is not None else None
+
     def _on_progress(self, jid: int, p: Progress) -> None:
-        self._add_record(jid, p)
+        if self._kind(jid) == PROXYLESS:
+            if self._add_px_record(jid, p):
+                if not self._px_redraw:
+                    QTimer.singleShot(0, self, self._redraw_px)  # one redraw per batch of records
+                self._px_redraw.add(jid)
+        else:
+            self._add_record(jid, p)
         self.last_progress = p
         if jid == self.selected_job():
             self._show_progress(jid, p)
@@ -866,7 +1165,39 @@ class JobsPanel(QWidget):
                     job = project.job(jid)
                     self.table.item(r, 3).setText(self._progress_text(job))
 
+    def _redraw_px(self) -> None:
+        jids, self._px_redraw = self._px_redraw, set()
+        sel = self.selected_job()
+        if sel in jids:
+            self.px_plot.show_history(self.px_history.get(sel))
+
+    def _show_px_status(self, p: Progress | None) -> None:
+        if p is None:
+            return
+        bits = [f"{p.phase} {p.step}/{p.total or '?'}"]
+        if p.loss is not None:
+            bits.append(f"CE {p.loss:.4f}")
+        e = p.extra
+        if e.get("expected_ms") is not None:
+            bits.append(f"E[latency] {e['expected_ms']:.3f} ms, argmax path {e.get('argmax_ms', 0):.3f} ms")
+            bits.append(f"target {e.get('target_ms', 0):g} ms")
+        elif p.message:
+            bits.append(p.message)
+        if p.images_per_s:
+            bits.append(f"{p.images_per_s:.0f} img/s")
+        if p.eta_s is not None:
+            bits.append(f"ETA {p.eta_s:.0f}s")
+        self.status_label.setText("   ".join(bits))
+        if p.total:
+            self.bar.setRange(0, p.total)
+            self.bar.setValue(min(p.step, p.total))
+
     def _show_progress(self, jid: int, p: Progress | None) -> None:
+        if self._kind(jid) == PROXYLESS:
+            self.plot_stack.setCurrentWidget(self.px_plot)
+            self._show_px_status(p)
+            return
+        self.plot_stack.setCurrentWidget(self.plots)
         h = self._hist(jid)
         self.loss_curve.setData(h["x"], h["loss"])
         self.acc_min.setData(h["acc_x"], h["min"])
@@ -894,7 +1225,12 @@ class JobsPanel(QWidget):
         if jid is None or project is None:
             return
         job = project.job(jid)
-        if jid not in self.history and job.get("run_dir"):
+        if job["kind"] == PROXYLESS:
+            if jid not in self.px_history and job.get("run_dir"):
+                for rec in ProgressReader(Path(job["run_dir"]) / "progress.jsonl").poll():
+                    self._add_px_record(jid, rec)
+            self.px_plot.show_history(self.px_history.get(jid))
+        elif jid not in self.history and job.get("run_dir"):
             for rec in ProgressReader(Path(job["run_dir"]) / "progress.jsonl").poll():
                 self._add_record(jid, rec)
         last = Progress.from_dict(job["progress"]) if job.get("progress") else None
