@@ -93,6 +93,12 @@ def main() -> None:
     ap.add_argument("--zen8", action="store_true", help="also Zen-Score with 8 repeats")
     ap.add_argument("--out", default=str(ROOT / ".notes" / "proxy_corr_cells.jsonl"))
     ap.add_argument("--report-only", action="store_true", help="print the table from --out, score nothing")
+    ap.add_argument(
+        "--shard", default="0/1", help="I/K: score only every K-th cell from the I-th (parallel runs)"
+    )
+    ap.add_argument(
+        "--subsample", type=int, default=0, help="also show rho over random subsamples of this many cells"
+    )
     args = ap.parse_args()
 
     import torch
@@ -110,9 +116,12 @@ def main() -> None:
             done[r["arch_index"]] = r
     images, labels = gradsign_batch(128, 32)
     results = []
+    shard, shards = (int(v) for v in args.shard.split("/"))
     for k, i in enumerate(pick):
         row = rows[int(i)]
         idx = int(row["arch_index"])
+        if k % shards != shard and idx not in done:
+            continue
         if idx in done and (not args.zen8 or "zen8_running" in done[idx]):
             results.append(done[idx])
             continue
@@ -137,6 +146,25 @@ def main() -> None:
         rt = spearman(vals, [r["test"] for r in results])
         rv = spearman(vals, [r["valid"] for r in results])
         print(f"{label:28} {rt:>11.3f} {pub[0]:>9.2f} {rv:>12.3f} {pub[1]:>9.2f}")
+    if results and 0 < args.subsample < len(results):
+        rng = np.random.default_rng(0)
+        print(
+            f"\nrho over 1000 random subsamples of {args.subsample} of these cells"
+            " (5th / 50th / 95th percentile)"
+        )
+        for key, label in LABELS.items():
+            vals = [r.get(key) for r in results]
+            if any(v is None for v in vals):
+                continue
+            acc = [r["test"] for r in results]
+            subs = []
+            for _ in range(1000):
+                sel = rng.choice(len(results), size=args.subsample, replace=False)
+                subs.append(spearman([vals[j] for j in sel], [acc[j] for j in sel]))
+            lo, mid, hi = np.percentile(subs, [5, 50, 95])
+            pub = PUBLISHED.get(key, (float("nan"),))[0]
+            share = float(np.mean(np.array(subs) >= pub)) if pub == pub else float("nan")
+            print(f"{label:28} {lo:.3f} / {mid:.3f} / {hi:.3f}   share >= published {pub:.2f}: {share:.1%}")
     if results:
         med = lambda k: float(np.median([r[k] for r in results]))  # noqa: E731
         print(

@@ -159,6 +159,22 @@ def one(kind: str, net: str, res: int, batch: int, threads: int) -> dict:
         out["cpu_s"] = time.process_time() - c
         out["peak_mb"] = _status("VmHWM") - rss0
         out["params"] = sum(p.numel() for p in model.parameters())
+    elif kind == "step":  # a floor of any exact per-sample method: batched forward + activation grads
+        import torch.nn.functional as F
+
+        model = build_model(graph, seed=0).train()
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.dropout._DropoutNd):
+                m.eval()
+        for p in model.parameters():
+            p.requires_grad_(False)
+        runs = []
+        for _ in range(3):
+            x = images.clone().requires_grad_(True)
+            t = time.perf_counter()
+            F.cross_entropy(model(x), labels).backward()
+            runs.append(time.perf_counter() - t)
+        out["time_s"] = statistics.median(runs[1:])
     elif kind == "zen":
         model = build_model(graph, residual_free=True, seed=0).train()
         x = torch.randn(batch, 3, res, res)
@@ -237,6 +253,7 @@ def main() -> None:
         f"{'net':5} {'res':>3} {'official s':>10} {'fast s':>7} {'speedup':>7} {'off. MB':>8} {'fast MB':>8} "
         f"{'mem ratio':>9} {'rel diff':>9}"
     )
+    floors = []
     for net, res in configs:
         base = run_sub("gs_official", net, res, args.batch, args.threads)
         fast = run_sub("gs_fast", net, res, args.batch, args.threads)
@@ -244,12 +261,24 @@ def main() -> None:
             print(net, res, base.get("error"), fast.get("error"))
             continue
         rel = abs(fast["score"] - base["score"]) / base["score"]
+        step = run_sub("step", net, res, args.batch, args.threads)
+        floors.append((net, res, base["time_s"], step.get("time_s", float("nan")), fast["time_s"]))
         print(
             f"{net:5} {res:>3} {base['time_s']:>10.2f} {fast['time_s']:>7.2f} "
             f"{base['time_s'] / fast['time_s']:>6.1f}x {base['peak_mb']:>8} {fast['peak_mb']:>8} "
             f"{base['peak_mb'] / max(1, fast['peak_mb']):>8.1f}x {rel:>9.1e}"
             f"   (CPU s {base['cpu_s']:.1f} vs {fast['cpu_s']:.1f} = {base['cpu_s'] / fast['cpu_s']:.1f}x; "
             f"{base['params'] / 1e6:.2f}M params, official {base['score']}, fast {fast['score']})"
+        )
+    print(
+        "\nFloor: one batched forward + backward to the activation gradients of the same batch (train\n"
+        "mode, no weight gradients). Exact per-sample signs need at least that (plus each sample's\n"
+        "weight gradients), so official / step bounds the speed-up any exact method can reach here"
+    )
+    for net, res, off, step, fast in floors:
+        print(
+            f"{net:5} r{res:<3} step {step:.2f} s; fast = {fast / step:.2f}x step; "
+            f"attainable speed-up <= {off / step:.1f}x (ours {off / fast:.1f}x)"
         )
     print(f"\nZen-Score (batch {args.batch}, 1 repeat) vs two plain forward passes, medians of 3")
     for net, res in configs:
