@@ -33,7 +33,7 @@ def main() -> None:
     args = ap.parse_args()
 
     import torch
-    from PySide6.QtCore import QElapsedTimer, QTimer
+    from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
     from explorer.gui.main_window import MainWindow
@@ -97,10 +97,25 @@ def main() -> None:
     timer.timeout.connect(tick)
 
     def run_loop(seconds: float) -> None:
-        t_end = time.perf_counter() + seconds
-        while time.perf_counter() < t_end:
-            app.processEvents()
-            time.sleep(0.0005)
+        """The app's own event loop (blocking in Qt, as `app.exec()` does), not a polling loop:
+        polling would wake the GUI thread thousands of times a second and steal the GIL."""
+        loop = QEventLoop()
+        QTimer.singleShot(int(seconds * 1000), loop.quit)
+        loop.exec()
+
+    def wait_finished(limit_s: float) -> float:
+        """Run the event loop until the metrics controller finishes; the time it finished."""
+        loop, done = QEventLoop(), {}
+
+        def fin(*_a) -> None:
+            done.setdefault("t", time.perf_counter())
+            loop.quit()
+
+        win.controller.finished.connect(fin)
+        QTimer.singleShot(int(limit_s * 1000), loop.quit)
+        loop.exec()
+        win.controller.finished.disconnect(fin)
+        return done.get("t", float("nan"))
 
     last[0] = clock.nsecsElapsed()
     timer.start()
@@ -130,21 +145,18 @@ def main() -> None:
     wait_idle()
 
     # -- edit to all metrics ----------------------------------------------------------------------
-    lat, direct = [], []
+    lat, direct, serial = [], [], []
     for i in range(args.edits):
         new = space.mutate(cfg, seed=5000 + i, prob=0.3) | hold
-        done = {}
-        win.controller.finished.connect(lambda *_a, d=done: d.setdefault("t", time.perf_counter()))
         t0 = time.perf_counter()
         win.apply_space_graph(space.encode(new), "bench edit")
-        while "t" not in done and time.perf_counter() - t0 < 120:
-            app.processEvents()
-            time.sleep(0.0005)
-        win.controller.finished.disconnect()
-        lat.append(done.get("t", float("nan")) - t0)
+        lat.append(wait_finished(120) - t0)
         t1 = time.perf_counter()
         compute_metrics(space.encode(new), settings, devices)
         direct.append(time.perf_counter() - t1)
+        t1 = time.perf_counter()
+        compute_metrics(space.encode(new), settings, devices, parallel=False)
+        serial.append(time.perf_counter() - t1)
     # a cold edit: a resolution the table has never seen, so every layer is measured first
     cold = None
     if hold:
@@ -155,15 +167,9 @@ def main() -> None:
         ]
         if unseen:
             new = space.mutate(cfg, seed=9000, prob=0.3) | {"r": unseen[len(unseen) // 2]}
-            done = {}
-            win.controller.finished.connect(lambda *_a, d=done: d.setdefault("t", time.perf_counter()))
             t0 = time.perf_counter()
             win.apply_space_graph(space.encode(new), "bench edit")
-            while "t" not in done and time.perf_counter() - t0 < 300:
-                app.processEvents()
-                time.sleep(0.0005)
-            win.controller.finished.disconnect()
-            cold = (new["r"], done.get("t", float("nan")) - t0)
+            cold = (new["r"], wait_finished(300) - t0)
     # the previous local-CPU method, timing the whole network at each edit (baseline)
     from explorer.live_metrics import _local_cpu_direct
 
@@ -194,6 +200,7 @@ def main() -> None:
         f"direct compute_metrics (baseline):          median {med_d:.2f} s;  GUI path / direct = "
         f"{med_l / med_d:.2f}x"
     )
+    print(f"direct, Zen and GradSign one after the other:  median {statistics.median(serial):.2f} s")
     print(
         f"local CPU latency by timing the whole network (old method): median {statistics.median(whole):.3f} s"
     )

@@ -8,6 +8,8 @@ that comes straight from a node which also feeds the add's other inputs (a short
 
 from __future__ import annotations
 
+import threading
+
 import networkx as nx
 import torch
 from torch import nn
@@ -107,11 +109,14 @@ class GraphModule(nn.Module):
         return self._run(x, self._plan)
 
 
+_SEEDED_BUILD = threading.Lock()
+
+
 def build_model(graph: ArchGraph, residual_free: bool = False, seed: int | None = None) -> GraphModule:
     """Build the torch model (validating first). With `seed`, initial weights depend on the seed
     only, and the caller's global RNG state is left as it was."""
     if seed is None:
         return GraphModule(graph, residual_free)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with _SEEDED_BUILD, torch.random.fork_rng(devices=[]):  # one seeded build at a time: the
+        torch.manual_seed(seed)  # global RNG is shared, so concurrent scorers stay deterministic
         return GraphModule(graph, residual_free)

@@ -167,3 +167,12 @@ def test_local_cpu_falls_back_to_direct_timing_with_the_reason(monkeypatch):
     out = LM.predict_latency(small_graph(), LOCAL_CPU)
     assert out["method"] == "measured" and out["value"] > 0
     assert "table measured elsewhere" in out["confidence"]
+
+
+def test_proxies_side_by_side_equal_one_after_the_other():
+    """Zen in a second thread while GradSign runs (the default with >= 2 CPUs) changes nothing."""
+    g = small_graph()
+    both = compute_metrics(g, FAST, [], parallel=True)
+    one = compute_metrics(g, FAST, [], parallel=False)
+    assert both["zen"]["value"] == one["zen"]["value"] is not None
+    assert both["gradsign"]["value"] == one["gradsign"]["value"] is not None
