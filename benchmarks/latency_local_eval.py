@@ -7,12 +7,16 @@ held-out nets and measure each as a whole. Reports Spearman rho, RMSE, MAPE and 
 the same run on the same K nets: `ms ~ a * MACs + b` (what a FLOPs proxy gives). The results go
 into the device's provenance ("accuracy") and a JSON file.
 
-The protocol (1 thread, >= 10 warm-up, median of >= 30 runs, foreign-load re-measurement) is
-fixed; on a busy machine the figures carry the load (reported: load average before/after and how
-many measurements were flagged). Run it on a quiet machine:
+The protocol (1 thread, >= 10 warm-up, >= 30 runs, foreign-load re-measurement) is fixed; the
+figure per layer / net is the device protocol's statistic (default: per-run minimum, best of 3
+rounds spread over time; `explorer.latency.measure` says why). Every other statistic is reported
+too, with a test-retest row each (the same nets measured again: the ceiling any predictor can
+reach). On a busy machine the figures carry the load (reported: load average before/after and
+how many measurements were flagged). Run it on a quiet machine:
 
     python benchmarks/latency_local_eval.py [--ofa 100] [--nb201 100] [--calibrate 20]
-        [--runtime torch] [--threads 1] [--dir luts] [--budget-min 15] [--out results.json]
+        [--runtime torch] [--threads 1] [--statistic min] [--rounds 3] [--dir luts]
+        [--budget-min 15] [--out results.json]
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import time
 from explorer.arch import count_complexity
 from explorer.latency import graph_lut as L
 from explorer.latency.local import local_device
-from explorer.latency.measure import today
+from explorer.latency.measure import STATISTICS, MeasureConfig, today
 from explorer.spaces import get_space
 
 
@@ -74,6 +78,8 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--attempts", type=int, default=2, help="repeats under foreign load (default 2)")
+    ap.add_argument("--statistic", choices=STATISTICS, default=MeasureConfig().statistic)
+    ap.add_argument("--rounds", type=int, default=MeasureConfig().rounds, help="passes per layer / net")
     ap.add_argument("--dir", help="device file directory (default: luts/ of the checkout)")
     ap.add_argument("--budget-min", type=float, default=15.0, help="stop evaluating after this long")
     ap.add_argument("--out", help="write the results as JSON here")
@@ -96,10 +102,12 @@ def main() -> int:
     t_start = time.time()
     deadline = t_start + 60 * args.budget_min
     protocol = {"warmup": args.warmup, "runs": args.runs, "max_attempts": args.attempts, "min_time_s": 0.03}
+    protocol |= {"statistic": args.statistic, "rounds": args.rounds}
     dev = local_device(
         args.runtime, args.threads, 1, directory=args.dir, restart=args.restart, protocol=protocol
     )
-    print(f"device {dev.name} -> {dev.path}")
+    cfg = dev.measure_config()
+    print(f"device {dev.name} -> {dev.path}; statistic {cfg.statistic}, {cfg.rounds} round(s)")
     print(f"load average at start: {loadavg()}  ({os.cpu_count()} cores)")
     jobs = []
     if args.ofa:
@@ -143,35 +151,33 @@ def main() -> int:
             f"{sp.name}: calibration on {len(pairs)} nets in {time.time() - t0:.0f} s: "
             f"ms = {rec['a']:.4f} * LUT + {rec['b']:.3f}"
         )
-        # 3. held-out nets
-        raw, cal, base, meas, flagged, cpu_clock, nets = [], [], [], [], 0, 0, []
-        cfg = dev.measure_config()
+        # 3. held-out nets: predictions, then the measurements in rounds over all of them
         t0 = time.time()
-        for i, g in enumerate(ev_graphs):
-            if time.time() > deadline:
-                print(f"  budget reached after {i} nets", file=sys.stderr)
-                break
-            p = L.predict(dev, g)
-            m = L.measure_graph(g, cfg)
-            raw.append(p.raw_ms)
-            cal.append(p.ms)
-            base.append(ma * count_complexity(g).macs / 1e6 + mb)
-            meas.append(m.median_ms)
-            nets.append((g, m))
-            flagged += int(m.foreign_load)
-            cpu_clock += int(m.clock == "cpu")
-            print(f"\r  nets {i + 1}/{len(ev_graphs)}", end="", file=sys.stderr, flush=True)
+        preds = [L.predict(dev, g) for g in ev_graphs]
+        entries = L.measure_graphs(
+            ev_graphs,
+            cfg,
+            should_stop=lambda i: time.time() > deadline,
+            progress=lambda k, d, t: print(f"\r  nets {d}/{t}", end="", file=sys.stderr, flush=True),
+        )
         print(file=sys.stderr)
-        if not meas:
+        if not entries:
             continue
-        # test-retest: the same nets measured again later; no predictor can agree with a
-        # measurement better than the measurement agrees with itself
-        again = [L.measure_graph(g, cfg) for g, _ in nets[: args.retest]]
-        # robust statistics under load: the same pipeline on each run's p10 / fastest run
+        nets = list(zip(ev_graphs, entries))
+        raw = [p.raw_ms for p in preds[: len(nets)]]
+        cal = [p.ms for p in preds[: len(nets)]]
+        base = [ma * count_complexity(g).macs / 1e6 + mb for g, _ in nets]
+        meas = [L.entry_ms(e) for _, e in nets]
+        flagged = sum(int(bool(e.get("foreign_load"))) for _, e in nets)
+        cpu_clock = sum(int(e.get("clock") == "cpu") for _, e in nets)
+        # test-retest: the same nets measured again later (same protocol); no predictor can agree
+        # with a measurement better than the measurement agrees with itself
+        again = L.measure_graphs([g for g, _ in nets[: args.retest]], cfg)
+        # the other statistics: the same pipeline on each entry's median / p10 / min
         recs = {json.dumps(r.get("config"), sort_keys=True): r for r in dev.networks[sp.name]}
         robust = {}
-        for stat, attr in (("p10", "p10_ms"), ("min", "min_ms")):
-            if not all(stat in e for e in dev.table.values()):
+        for stat in STATISTICS:
+            if stat == cfg.statistic or not all(stat in e for e in dev.table.values()):
                 continue
             cx = [sum(dev.table[s.key][stat] for _, s in L.layer_specs(g)) for g in cal_graphs]
             cy = [recs[json.dumps(g.meta["config"], sort_keys=True)].get(stat) for g in cal_graphs]
@@ -179,15 +185,17 @@ def main() -> int:
                 continue
             a_, b_ = L.fit_linear(cx, cy)
             px = [a_ * sum(dev.table[s.key][stat] for _, s in L.layer_specs(g)) + b_ for g, _ in nets]
-            robust[f"calibrated_lut_{stat}"] = L.accuracy(px, [getattr(m, attr) for _, m in nets])
+            robust[f"calibrated_lut_{stat}"] = L.accuracy(px, [e[stat] for _, e in nets])
             if len(again) > 1:
                 robust[f"retest_{stat}"] = L.accuracy(
-                    [getattr(m, attr) for m in again], [getattr(m, attr) for _, m in nets[: len(again)]]
+                    [e[stat] for e in again], [e[stat] for _, e in nets[: len(again)]]
                 )
-        retest = [(m2.median_ms, m.median_ms) for m2, (_, m) in zip(again, nets)]
+        retest = [(L.entry_ms(e2), L.entry_ms(e)) for e2, (_, e) in zip(again, nets)]
         out = {
             "n": len(meas),
             "calibration": {"a": rec["a"], "b": rec["b"], "k": len(pairs)},
+            "statistic": cfg.statistic,
+            "rounds": cfg.rounds,
             "raw_lut": L.accuracy(raw, meas),
             "calibrated_lut": L.accuracy(cal, meas),
             "baseline_macs": L.accuracy(base, meas),
@@ -208,7 +216,9 @@ def main() -> int:
         for name in ("raw_lut", "calibrated_lut", "baseline_macs", *robust):
             print_row(name, out[name])
         if out["retest_measurement_vs_measurement"]:
-            print_row("retest_median", out["retest_measurement_vs_measurement"], f"   (n={len(again)})")
+            print_row(
+                f"retest ({cfg.statistic})", out["retest_measurement_vs_measurement"], f"   (n={len(again)})"
+            )
         ratio = c["within_10"] / b["within_10"] if b["within_10"] else float("inf")
         print(
             f"  ratio within-10% calibrated LUT / MACs baseline: {ratio:.2f}x; "

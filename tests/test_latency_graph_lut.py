@@ -187,7 +187,9 @@ def test_local_device_measures_missing_keys_on_demand(tmp_path):
     g = nb.encode(nb.sample(5))
     p = predict(dev, g, measure=fake)
     unique = list(dict.fromkeys(keys_of(g)))
-    assert sorted(fake.calls) == sorted(unique) and not p.missing_keys
+    rounds = dev.measure_config().rounds  # each key in `rounds` passes over the keys to do
+    assert sorted(fake.calls) == sorted(unique * rounds) and not p.missing_keys
+    assert fake.calls[: len(unique)] == unique
     assert dev.path.exists()
     saved = json.loads(dev.path.read_text())
     assert set(saved["tables"]["any"]) == set(unique) and saved["local"] is True
@@ -257,9 +259,12 @@ def test_calibrate_measures_networks_and_resumes(tmp_path):
     graphs = [nb.encode(nb.sample(i)) for i in range(4)]
     rec = L.calibrate(dev, graphs, measure=fake, measure_net=net)
     assert rec["a"] == pytest.approx(3.0) and rec["b"] == pytest.approx(2.0, abs=1e-6)
-    assert len(dev.networks["nb201"]) == 4 and len(nets) == 4
+    rounds = dev.measure_config().rounds
+    assert len(dev.networks["nb201"]) == 4 and len(nets) == 4 * rounds
+    assert nets[:4] == [g.name for g in graphs]  # rounds are passes over all the nets
+    assert all(r["rounds"] == rounds for r in dev.networks["nb201"])
     L.calibrate(LutDevice.load(dev.path), graphs, measure=fake, measure_net=net)
-    assert len(nets) == 4  # already measured networks are reused
+    assert len(nets) == 4 * rounds  # already measured networks are reused
 
 
 def test_accuracy_metrics():
@@ -282,7 +287,8 @@ def test_profile_resumes_where_it_stopped(tmp_path):
     assert set(dev2.table) == set(first)
     r2 = L.profile(dev2, specs, measure=fake)
     assert not r2.stopped and sorted(r2.skipped) == sorted(first)
-    assert sorted(fake.calls) == sorted(set(specs) - set(first))
+    rest = sorted(set(specs) - set(first))
+    assert sorted(set(fake.calls)) == rest and len(fake.calls) == len(rest) * dev2.measure_config().rounds
     assert set(LutDevice.load(dev2.path).table) == set(specs)
 
 

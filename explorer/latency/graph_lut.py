@@ -7,6 +7,10 @@ measurements absorbs what a sum cannot see (framework overhead between layers, c
 without a key (input, output, identity, dropout, skip) cost nothing in the sum; a key that is
 *missing* is never taken as zero: a local device measures it on demand, a remote device reports it.
 
+Which figure an entry contributes is the device's protocol `statistic` (new local devices: the
+per-run minimum, best of `rounds` measurements spread over time; see `explorer.latency.measure`
+for why); entries say so in `"stat"`, and files without it mean the median, as before.
+
 A table lives in a device file (JSON, `"format": "nas-explorer/device"`, `"kind": "lut"`). Writes
 are atomic (temporary file + rename) and the previous version is kept as `<file>.bak`; a profile
 writes every few keys, so an interrupted run resumes where it stopped.
@@ -29,7 +33,15 @@ import numpy as np
 from explorer.arch.registry import shape_str
 from explorer.errors import ExplorerError, FormatError
 
-from .measure import MeasureConfig, Measurement, environment, measure_graph, measure_module, today
+from .measure import (
+    STATISTICS,
+    MeasureConfig,
+    Measurement,
+    environment,
+    measure_graph,
+    measure_module,
+    today,
+)
 
 FORMAT = "nas-explorer/device"
 VERSION = 1
@@ -148,8 +160,32 @@ def _finite_nonneg(v) -> bool:
 
 
 def entry_ms(entry: dict) -> float:
-    """The figure a LUT entry contributes: the median where measured here, else the mean (OFA)."""
+    """The figure a LUT entry contributes: the statistic it names in "stat" (the device protocol's),
+    else the median where measured here, else the mean (OFA)."""
+    stat = entry.get("stat")
+    if stat in STATISTICS and stat in entry:
+        return float(entry[stat])
     return float(entry["median"] if "median" in entry else entry["mean"])
+
+
+def device_entry(m: Measurement, config: MeasureConfig) -> dict:
+    """A measurement as a table entry of a device measured with `config` (statistic, rounds)."""
+    e = m.entry()
+    if config.statistic != "median":
+        e["stat"] = config.statistic
+    if config.rounds > 1:
+        e["rounds"] = 1
+    return e
+
+
+def merge_entries(old: dict | None, new: dict) -> dict:
+    """Best of two rounds of one item: the round with the lower figure is kept whole (host noise
+    only adds time), `rounds` counts both."""
+    if old is None:
+        return new
+    keep = dict(new if entry_ms(new) < entry_ms(old) else old)
+    keep["rounds"] = int(old.get("rounds", 1)) + int(new.get("rounds", 1))
+    return keep
 
 
 class LutDevice:
@@ -229,9 +265,11 @@ class LutDevice:
             for key, e in table.items():
                 if not isinstance(e, dict) or not any(_finite_nonneg(e.get(f)) for f in ("median", "mean")):
                     raise FormatError(f"{where}: table entry {key!r} has no valid 'median' or 'mean' (ms)")
-                for f in ("median", "mean", "p10", "p90"):
+                for f in ("median", "mean", "p10", "p90", "min"):
                     if f in e and not _finite_nonneg(e[f]):
                         raise FormatError(f"{where}: table entry {key!r} has an invalid {f!r}: {e[f]!r}")
+                if "stat" in e and (e["stat"] not in STATISTICS or not _finite_nonneg(e.get(e["stat"]))):
+                    raise FormatError(f"{where}: table entry {key!r} lacks a valid {e['stat']!r} (its stat)")
         cal = dict(d.get("calibration_by_space") or {})
         if isinstance(d.get("calibration"), dict) and d["calibration"]:
             cal.setdefault(ANY_SPACE, d["calibration"])
@@ -299,7 +337,11 @@ class LutDevice:
         cfg = MeasureConfig(
             runtime=p.get("runtime", "torch"), threads=p.get("threads", 1), batch=p.get("batch", 1)
         )
-        return cfg.with_protocol(p.get("protocol"))
+        proto = dict(p.get("protocol") or {})
+        # files written before statistic/rounds existed were measured (and calibrated) on medians
+        proto.setdefault("statistic", "median")
+        proto.setdefault("rounds", 1)
+        return cfg.with_protocol(proto)
 
     def env_mismatches(self, env: dict | None = None) -> list[str]:
         """What differs between the table's recorded environment and this machine's."""
@@ -453,20 +495,26 @@ def profile(
 ) -> ProfileResult:
     """Measure the keys of `specs` the table lacks; resumable (writes every `save_every` keys and on
     stop/interrupt, and skips keys already measured on this device). `should_stop(n_measured)` is
-    asked before each key; `progress(key, done, total)` after each."""
+    asked before each key; `progress(key, done, total)` after each.
+
+    With the protocol's `rounds` > 1 every key is measured in that many passes over all the keys
+    to do (so one slow stretch of the host hits one round of a few keys, not all rounds of one),
+    keeping the fastest round. A key already in the table is skipped whatever its rounds (a profile
+    interrupted between rounds keeps valid, if less robust, entries; `remeasure_flagged` redoes
+    the ones taken under foreign load)."""
     _require_measurable(device)
     if isinstance(specs, dict):
         specs = list(specs.values())
     specs = list(specs)
-    todo, skipped = [], []
+    config = device.measure_config()
+    todo, skipped, have = [], [], {}
     for s in specs:
         e = device.table.get(s.key)
         if e is not None and not (remeasure_flagged and e.get("foreign_load")):
             skipped.append(s.key)
         else:
             todo.append(s)
-    config = device.measure_config()
-    measured, flagged, stopped, dirty = [], [], False, 0
+    measured, stopped, dirty, n_done = [], False, 0, 0
     spaces = list(spaces)
 
     def flush():
@@ -476,23 +524,31 @@ def profile(
             device.save()
         dirty = 0
 
+    work = config.rounds * len(todo)
     try:
-        for i, s in enumerate(todo):
-            if should_stop is not None and should_stop(len(measured)):
-                stopped = True
+        for rnd in range(config.rounds):
+            for s in todo:
+                old = have.get(s.key)
+                if old is not None and int(old.get("rounds", 1)) > rnd:
+                    continue
+                if should_stop is not None and should_stop(len(measured)):
+                    stopped = True
+                    break
+                e = merge_entries(old, device_entry(measure(s, config), config))
+                have[s.key] = device.table[s.key] = e
+                if s.key not in measured:
+                    measured.append(s.key)
+                dirty += 1
+                n_done += 1
+                if dirty >= save_every:
+                    flush()
+                if progress is not None:
+                    progress(s.key, len(skipped) + (n_done * len(todo)) // max(work, 1), len(specs))
+            if stopped:
                 break
-            m = measure(s, config)
-            device.table[s.key] = m.entry()
-            measured.append(s.key)
-            if m.foreign_load:
-                flagged.append(s.key)
-            dirty += 1
-            if dirty >= save_every:
-                flush()
-            if progress is not None:
-                progress(s.key, len(skipped) + i + 1, len(specs))
     finally:  # KeyboardInterrupt included: what was measured is kept
         flush()
+    flagged = [k for k in measured if device.table[k].get("foreign_load")]
     return ProfileResult(measured, skipped, stopped, flagged, str(device.path) if device.path else None)
 
 
@@ -642,13 +698,36 @@ def accuracy(pred: Sequence[float], true: Sequence[float]) -> dict:
     }
 
 
-def network_record(graph, m: Measurement, raw_ms: float) -> dict:
-    return {
-        "name": graph.name,
-        "config": graph.meta.get("config"),
-        "lut_sum": round(raw_ms, 6),
-        **m.entry(),
-    }
+def network_record(graph, m: Measurement, raw_ms: float, config: MeasureConfig | None = None) -> dict:
+    e = m.entry() if config is None else device_entry(m, config)
+    return {"name": graph.name, "config": graph.meta.get("config"), "lut_sum": round(raw_ms, 6), **e}
+
+
+def measure_graphs(
+    graphs: Sequence,
+    config: MeasureConfig,
+    *,
+    measure_net: NetMeasurer = measure_graph,
+    progress: Callable[[str, int, int], None] | None = None,
+    should_stop: Callable[[int], bool] | None = None,
+) -> list[dict]:
+    """Whole-network entries of `graphs` by `config`'s protocol: `rounds` passes over all graphs,
+    the fastest round of each kept (`entry_ms(e)` is the figure to compare a prediction with).
+    `should_stop(i)` is asked before each graph of the first round; the list is then shorter."""
+    out: list[dict] = []
+    n = len(graphs)
+    for rnd in range(config.rounds):
+        for i, g in enumerate(graphs[: len(out)] if rnd else graphs):
+            if not rnd and should_stop is not None and should_stop(i):
+                break
+            e = device_entry(measure_net(g, config), config)
+            if rnd:
+                out[i] = merge_entries(out[i], e)
+            else:
+                out.append(e)
+            if progress is not None:
+                progress(g.name, rnd * n + i + 1, config.rounds * n)
+    return out
 
 
 def measure_networks(
@@ -663,10 +742,12 @@ def measure_networks(
     remeasure_flagged: bool = False,
 ) -> list[tuple[float, float]]:
     """(LUT sum, measured ms) per graph; missing layer keys are measured first. Records go to
-    `device.networks[space]` (kept in the file: the calibration can be refitted and audited)."""
+    `device.networks[space]` (kept in the file: the calibration can be refitted and audited).
+    With the protocol's `rounds` > 1 the graphs are measured in that many passes (fastest kept);
+    records from an interrupted run are reused and topped up."""
     _require_measurable(device)
     config = device.measure_config()
-    pairs = []
+    todo: list[tuple[object, float, list, dict | None]] = []  # (graph, raw, records, record)
     for i, g in enumerate(graphs):
         if should_stop is not None and should_stop(i):
             break
@@ -679,16 +760,29 @@ def measure_networks(
             done = []
         if done:  # measured by an earlier (interrupted) run: reuse, so calibration resumes too
             done[0]["lut_sum"] = round(raw, 6)
-            pairs.append((raw, entry_ms(done[0])))
-        else:
-            m = measure_net(g, config)
-            records.append(network_record(g, m, raw))
-            pairs.append((raw, m.median_ms))
-            if save and device.path is not None and (i + 1) % 5 == 0:
+        todo.append((g, raw, records, done[0] if done else None))
+    n, step = len(todo), 0
+    work = sum(config.rounds - min(config.rounds, int(r.get("rounds", 1)) if r else 0) for *_, r in todo)
+    if progress is not None and not work:
+        for g, *_ in todo:
+            progress(g.name, n, n)
+    for rnd in range(config.rounds):
+        for j, (g, raw, records, rec) in enumerate(todo):
+            if rec is not None and int(rec.get("rounds", 1)) > rnd:
+                continue
+            new = network_record(g, measure_net(g, config), raw, config)
+            if rec is None:
+                records.append(new)
+            else:
+                new = merge_entries(rec, new)
+                records[next(k for k, r in enumerate(records) if r is rec)] = new
+            todo[j] = (g, raw, records, new)
+            step += 1
+            if save and device.path is not None and step % 5 == 0:
                 device.save()
-        if progress is not None:
-            progress(g.name, i + 1, len(graphs))
-    return pairs
+            if progress is not None:
+                progress(g.name, (step * n) // work, n)
+    return [(raw, entry_ms(rec)) for _, raw, _, rec in todo]
 
 
 def calibrate(
@@ -739,16 +833,14 @@ def evaluate(
 ) -> dict:
     """Raw and calibrated LUT predictions against whole-network measurements of held-out graphs."""
     config = device.measure_config()
-    raw, cal, true, flagged = [], [], [], 0
-    for i, g in enumerate(graphs):
+    raw, cal = [], []
+    for g in graphs:
         p = predict(device, g, measure=measure)
-        m = measure_net(g, config)
         raw.append(p.raw_ms)
         cal.append(p.ms)
-        true.append(m.median_ms)
-        flagged += int(m.foreign_load)
-        if progress is not None:
-            progress(g.name, i + 1, len(graphs))
+    entries = measure_graphs(graphs, config, measure_net=measure_net, progress=progress)
+    true = [entry_ms(e) for e in entries]
+    flagged = sum(int(bool(e.get("foreign_load"))) for e in entries)
     return {
         "raw": accuracy(raw, true),
         "calibrated": accuracy(cal, true),
