@@ -52,6 +52,17 @@ from PySide6.QtWidgets import (
 )
 
 from ..arch import load_arch
+from ..job_commands import (  # noqa: F401 - re-exported for callers of the panel module
+    PROXYLESS_SPACES,
+    extract_argv,
+    package_root,
+    pid_alive,
+    proxyless_argv,
+    proxyless_devices,
+    run_root,
+    search_argv,
+    train_argv,
+)
 from ..jobs import Progress, ProgressReader
 from ..store import Project
 from .proxyless_plot import ProxylessHistory, ProxylessPlot
@@ -62,169 +73,8 @@ ACTIVE = ("queued", "running")
 RESUMABLE = ("cancelled", "interrupted", "failed")
 RESUMABLE_KINDS = (TRAIN, PROXYLESS)
 TERM_GRACE_MS = 20_000  # SIGTERM'd ProxylessNAS job: time to save its checkpoint before SIGKILL
-PROXYLESS_SPACES = ("proxylessnas-mobile", "proxyless-cifar")
 PHASES = ("teacher", "kernel", "depth1", "depth2", "expand1", "expand2")
 _SEARCH_LINE = re.compile(r"\[search\] generation (\d+)/(\d+)\s*(.*)")
-
-
-def package_root() -> str:
-    return str(Path(__file__).resolve().parents[2])
-
-
-def pid_alive(pid: int | None) -> bool:
-    """Whether `pid` is a live (not zombie) process running NAS Explorer."""
-    if not pid:
-        return False
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)  # reap our own finished child
-        if done == pid:
-            return False
-    except ChildProcessError:
-        pass
-    except OSError:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    proc = Path(f"/proc/{pid}")
-    if proc.exists():
-        try:
-            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-            if state in ("Z", "X"):
-                return False
-            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ")
-            return b"explorer" in cmd
-        except OSError:
-            return False
-    return True
-
-
-def run_root(project: Project) -> Path:
-    return project.path.with_name(project.path.name + ".runs")
-
-
-def train_argv(params: dict, run_dir: Path, resume: bool) -> list[str]:
-    a = [
-        "supernet", "train",
-        "-o", str(run_dir / "supernet.pt"),
-        "--space", params.get("space", "ofa-mbv3-w1.0"),
-        "--data", params.get("data", "builtin"),
-        "--device", params.get("device", "cpu"),
-        "--batch-size", str(params.get("batch_size", 64)),
-        "--resolutions", *[str(r) for r in params.get("resolutions", [32])],
-        "--save-every", str(params.get("save_every", 20)),
-        "--progress-jsonl", str(run_dir / "progress.jsonl"),
-        "--json", "--quiet",
-    ]  # fmt: skip
-    if params.get("phases"):
-        a += ["--phases", ",".join(params["phases"])]
-    if params.get("epochs") is not None:
-        a += ["--epochs", str(params["epochs"])]
-    if params.get("subset"):
-        a += ["--subset", str(params["subset"])]
-    if params.get("val_subset"):
-        a += ["--val-subset", str(params["val_subset"])]
-    if params.get("no_eval"):
-        a.append("--no-eval")
-    if params.get("init"):
-        a += ["--init", params["init"]]
-    if resume:
-        a.append("--resume")
-    return a
-
-
-def extract_argv(params: dict, run_dir: Path) -> list[str]:
-    a = [
-        "supernet", "extract", params["checkpoint"],
-        "--config", json.dumps(params["config"]),
-        "-o", str(run_dir / "subnet"), "--json",
-    ]  # fmt: skip
-    if params.get("recalibrate"):
-        a += [
-            "--recalibrate-bn",
-            params["recalibrate"],
-            "--calib-images",
-            str(params.get("calib_images", 500)),
-        ]
-    return a
-
-
-def search_argv(params: dict, run_dir: Path) -> list[str]:
-    a = [
-        "search", "evolution",
-        "--space", params.get("space", "ofa-mbv3-w1.2"),
-        "--constraint", str(params["constraint"]),
-        "--latency", params.get("latency", "note10"),
-        "--accuracy", params.get("accuracy", "official"),
-        "--population", str(params.get("population", 100)),
-        "--generations", str(params.get("generations", 100)),
-        "--seed", str(params.get("seed", 0)),
-        "-o", str(run_dir / "result.json"), "--json",
-    ]  # fmt: skip
-    if params.get("supernet"):
-        a += ["--supernet", params["supernet"]]
-    return a
-
-
-def proxyless_argv(params: dict, run_dir: Path, resume: bool) -> list[str]:
-    """`search proxyless` for a new search, or `--resume RUN_DIR` (the run's own config)."""
-    if resume:
-        a = ["search", "proxyless", "--resume", str(run_dir), "--json"]
-        if params.get("lut_dir"):
-            a += ["--lut-dir", str(params["lut_dir"])]
-        return a
-    a = [
-        "search", "proxyless",
-        "--device", str(params.get("device", "local")),
-        "--target-ms", str(params["target_ms"]),
-        "--epochs", str(params.get("epochs", 10)),
-        "--warmup-epochs", str(params.get("warmup_epochs", 2.0)),
-        "--resolution", str(params.get("resolution", 32)),
-        "--data", str(params.get("data", "builtin")),
-        "--batch-size", str(params.get("batch_size", 64)),
-        "--arch-lr", str(params.get("arch_lr", 0.02)),
-        "--arch-every", str(params.get("arch_every", 1)),
-        "--seed", str(params.get("seed", 0)),
-    ]  # fmt: skip
-    if params.get("loss", "mul") == "add":
-        a += ["--additive", "--lambda", str(params.get("lam", 0.1))]
-    else:
-        a += ["--beta", str(params.get("beta", 0.6))]
-    if params.get("train_images"):
-        a += ["--train-images", str(params["train_images"])]
-    sk = params.get("skeleton")
-    if sk == "small":
-        from ..proxyless.supernet import Skeleton
-
-        sk = Skeleton.small().to_dict()  # its resolution is overridden by --resolution
-    if isinstance(sk, dict):
-        a += ["--skeleton", json.dumps(sk)]
-    elif sk and sk != "default":
-        a += ["--skeleton", str(sk)]  # a JSON file or JSON text
-    if params.get("measure") is False:
-        a.append("--no-measure")
-    if params.get("lut_dir"):
-        a += ["--lut-dir", str(params["lut_dir"])]
-    return a + ["-o", str(run_dir), "--json"]
-
-
-def proxyless_devices() -> list[str]:
-    """Devices a ProxylessNAS search can use: this machine, the registry's layer tables of the
-    ProxylessNAS spaces, and the synthetic MACs-proportional table (not a real device)."""
-    names = ["local"]
-    try:
-        from ..latency.devices import list_devices
-
-        for d in list_devices():
-            spaces = d.get("spaces") or []
-            if d.get("kind") == "lut" and any(s in PROXYLESS_SPACES for s in spaces):
-                names.append(d["name"])
-    except Exception:  # noqa: BLE001 - an unreadable registry leaves the built-in choices
-        pass
-    return names + ["synthetic"]
 
 
 class JobProcess(QObject):
