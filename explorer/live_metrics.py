@@ -462,7 +462,8 @@ def compute_metrics(
             put("gradsign", _gradsign(graph, settings, res))
         else:
             put("gradsign", na("disabled in settings"))
-    for d in devices:
+    # this machine last: it may first measure layers it has not seen, the predictors answer at once
+    for d in sorted(devices, key=lambda d: d == LOCAL_CPU):
         check_stop()
         put(f"latency:{d}", predict_latency(graph, d, should_stop) if settings.latency else na("disabled"))
     return out
