@@ -77,6 +77,15 @@ PHASES = ("teacher", "kernel", "depth1", "depth2", "expand1", "expand2")
 _SEARCH_LINE = re.compile(r"\[search\] generation (\d+)/(\d+)\s*(.*)")
 
 
+def labelled_row(*pairs: tuple[str, QWidget], into: QHBoxLayout | None = None) -> QHBoxLayout:
+    """A row of "label widget" pairs (the forms' compact option rows)."""
+    row = into if into is not None else QHBoxLayout()
+    for label, widget in pairs:
+        row.addWidget(QLabel(label))
+        row.addWidget(widget)
+    return row
+
+
 class JobProcess(QObject):
     """One job's child process (started here, or re-attached by pid) and its progress files."""
 
@@ -475,15 +484,12 @@ class JobsPanel(QWidget):
         self.t_device.addItems(["cpu", "cuda"])
         self.t_start = QPushButton("Start training")
         self.t_start.clicked.connect(lambda: self.start_training())
-        hp = QHBoxLayout()
-        for label, wdg in (
+        hp = labelled_row(
             ("epochs", self.t_epochs),
             ("batch", self.t_batch),
             ("images", self.t_subset),
             ("device", self.t_device),
-        ):
-            hp.addWidget(QLabel(label))
-            hp.addWidget(wdg)
+        )
         hp.addStretch(1)
         hp.addWidget(self.t_start)
         f.addRow("Space", self.t_space)
@@ -541,16 +547,13 @@ class JobsPanel(QWidget):
         self.s_gen = QSpinBox(minimum=1, maximum=10000, value=100)
         self.s_start = QPushButton("Start search")
         self.s_start.clicked.connect(lambda: self.start_search())
-        r = QHBoxLayout()
-        for label, wdg in (
+        r = labelled_row(
             ("≤", self.s_constraint),
             ("latency", self.s_latency),
             ("accuracy", self.s_accuracy),
             ("population", self.s_pop),
             ("generations", self.s_gen),
-        ):
-            r.addWidget(QLabel(label))
-            r.addWidget(wdg)
+        )
         r.addStretch(1)
         r.addWidget(self.s_start)
         f.addRow("Space", self.s_space)
@@ -581,14 +584,13 @@ class JobsPanel(QWidget):
         self.p_loss.currentIndexChanged.connect(self._px_loss_changed)
         r1 = QHBoxLayout()
         r1.addWidget(self.p_device, 1)
-        for label, wdg in (
+        labelled_row(
             ("target", self.p_target),
             ("loss", self.p_loss),
             ("β", self.p_beta),
             ("λ", self.p_lam),
-        ):
-            r1.addWidget(QLabel(label))
-            r1.addWidget(wdg)
+            into=r1,
+        )
         self.p_epochs = QSpinBox(minimum=1, maximum=10_000, value=10)
         self.p_warmup = QDoubleSpinBox(minimum=0.0, maximum=10_000, value=2.0, decimals=1)
         self.p_warmup.setToolTip("weight-only epochs before the architecture steps start")
@@ -600,17 +602,14 @@ class JobsPanel(QWidget):
         self.p_data.setToolTip(
             "builtin: the shipped CIFAR-10 sample; or an .npz file / ImageFolder directory"
         )
-        r2 = QHBoxLayout()
-        for label, wdg in (
+        r2 = labelled_row(
             ("epochs", self.p_epochs),
             ("warm-up", self.p_warmup),
             ("batch", self.p_batch),
             ("images", self.p_images),
             ("resolution", self.p_res),
             ("data", self.p_data),
-        ):
-            r2.addWidget(QLabel(label))
-            r2.addWidget(wdg)
+        )
         r2.addStretch(1)
         self.p_arch_lr = QDoubleSpinBox(minimum=1e-5, maximum=10.0, value=0.02, decimals=4, singleStep=0.01)
         self.p_arch_every = QSpinBox(minimum=1, maximum=1000, value=1)
@@ -624,15 +623,12 @@ class JobsPanel(QWidget):
         self.p_measure.setToolTip("measure the derived architecture's latency (local devices only)")
         self.p_start = QPushButton("Start ProxylessNAS")
         self.p_start.clicked.connect(lambda: self.start_proxyless())
-        r3 = QHBoxLayout()
-        for label, wdg in (
+        r3 = labelled_row(
             ("arch lr", self.p_arch_lr),
             ("arch every", self.p_arch_every),
             ("seed", self.p_seed),
             ("skeleton", self.p_skeleton),
-        ):
-            r3.addWidget(QLabel(label))
-            r3.addWidget(wdg)
+        )
         r3.addWidget(self.p_measure)
         r3.addStretch(1)
         r3.addWidget(self.p_start)
