@@ -306,7 +306,8 @@ def _local_cpu_direct(graph: ArchGraph, should_stop: Callable[[], bool]) -> Entr
     )
 
 
-_LOCAL_LUT: dict[str, object] = {}  # this process's handle on the local table (one worker at a time)
+_LOCAL_LUT: dict[str, object] = {}  # this process's handle on the local table
+_LOCAL_LUT_LOCK = threading.Lock()  # measuring into / saving the table: one caller at a time
 
 
 def local_lut_device():
@@ -326,6 +327,11 @@ def _local_cpu_latency(graph: ArchGraph, should_stop: Callable[[], bool]) -> Ent
     user's table, so after the first start an edit costs only its new layers' measurements and the
     prediction itself is a sum (sub-millisecond). Timing the whole network on every edit instead
     would cost 0.2-0.3 s per edit at r 224 and measure with whatever threads the worker has."""
+    with _LOCAL_LUT_LOCK:
+        return _local_cpu_latency_locked(graph, should_stop)
+
+
+def _local_cpu_latency_locked(graph: ArchGraph, should_stop: Callable[[], bool]) -> Entry:
     from .latency import graph_lut
 
     dev = local_lut_device()
