@@ -1,9 +1,12 @@
 """Spearman rank correlation of Zen-Score, GradSign and #params with NAS-Bench-201 CIFAR-10 accuracy.
 
-    python benchmarks/proxy_correlation.py [--n 200] [--seed 0] [--out .notes/proxy_corr_cells.jsonl]
+    python benchmarks/proxy_correlation.py [--n 600] [--seed 0] [--shard I/K] [--subsample 200]
+        [--out .notes/proxy_corr_cells.jsonl]
 
 Setting (as the published table in ../shared/notes/zero_shot_proxies.md was measured):
-- cells: a seeded random sample of `--n` of the 15,625 NB201 cells (numpy default_rng(seed));
+- cells: a seeded random sample of `--n` of the 15,625 NB201 cells (numpy default_rng(seed)); a
+  200-cell sample's rho varies by about +-0.04, so the recorded figures use 600 (`--subsample 200`
+  shows the spread of 200-cell samples drawn from them);
 - Zen-Score: residual-free standard NB201 network (C=16, N=5), batch 64, r32, 1 repeat, seed 0;
   both BN terms (`running` = official code, `batch` = paper); `--zen8` adds 8 repeats (running);
 - GradSign: standard NB201 network with PyTorch default init after torch.manual_seed(arch_index)
@@ -87,7 +90,7 @@ def spearman(a, b) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=200)
+    ap.add_argument("--n", type=int, default=600)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--zen8", action="store_true", help="also Zen-Score with 8 repeats")
