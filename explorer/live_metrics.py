@@ -454,9 +454,9 @@ def compute_metrics(
         parallel = (os.cpu_count() or 1) >= 2
     if settings.zen and settings.gradsign and parallel:
         check_stop()
-        put_both = _proxies_side_by_side(graph, settings, res)
-        put("zen", put_both[0])
-        put("gradsign", put_both[1])
+        zen, grad_sign = _proxies_side_by_side(graph, settings, res)
+        put("zen", zen)
+        put("gradsign", grad_sign)
     else:
         if settings.zen:
             check_stop()

@@ -397,11 +397,20 @@ def save_device(device: Device | Mapping, path: str | Path | None = None) -> Pat
     path.parent.mkdir(parents=True, exist_ok=True)
     # layer tables stay line-per-entry readable; model weights stay compact
     text = json.dumps(d, indent=1 if d.get("kind") == "lut" else None, separators=(",", ":"), allow_nan=False)
+    write_text_atomic(path, text)
+    return path
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Temp file + fsync + os.replace (a crash leaves the old or the new file, never half of one);
+    an existing file is first copied to `<name>.bak`, so nothing is overwritten without a backup."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a device file is an ordinary file
+        os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; a device file is an ordinary file
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
@@ -413,7 +422,6 @@ def save_device(device: Device | Mapping, path: str | Path | None = None) -> Pat
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    return path
 
 
 def provenance(**fields) -> dict:

@@ -18,12 +18,8 @@ writes every few keys, so an interrupted run resumes where it stopped.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -410,27 +406,11 @@ class LutDevice:
 
 
 def atomic_write_json(path: Path, data) -> None:
-    """Write via a temporary file + rename (a crash leaves the old or the new file, never half of
-    one); an existing file is copied to `<file>.bak` first."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(data, indent=1, allow_nan=False) + "\n"
-    if path.exists():
-        shutil.copy2(path, path.with_name(path.name + ".bak"))
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)  # mkstemp creates 0600; device files are meant to be shared
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """Indented JSON, written atomically with a `.bak` of the previous file (see
+    `devices.write_text_atomic`)."""
+    from .devices import write_text_atomic
+
+    write_text_atomic(Path(path), json.dumps(data, indent=1, allow_nan=False) + "\n")
 
 
 # -- profiling -----------------------------------------------------------------------------------
