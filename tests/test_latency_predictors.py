@@ -28,7 +28,9 @@ def test_features():
     ops = parse_nb201("|none~0|+|nor_conv_1x1~0|none~1|+|none~0|skip_connect~1|skip_connect~2|")
     assert nb201_live_edges(ops) == [False, True, False, False, False, True]
     x = featurize("nb201", ["|none~0|+|nor_conv_1x1~0|none~1|+|none~0|skip_connect~1|skip_connect~2|"])[0]
-    assert x.shape == (70,) and x[30:35].tolist() == [3, 2, 1, 0, 0] and x[65:70].tolist() == [0, 1, 1, 0, 0]
+    assert x.shape == (79,) and x[30:35].tolist() == [3, 2, 1, 0, 0] and x[65:70].tolist() == [0, 1, 1, 0, 0]
+    # live graph 0 -1x1-> 2 -skip-> 3: no adds, node 2 live, a chain of one conv, one compute input
+    assert x[70:79].tolist() == [0, 0, 0, 0, 1, 1, 0, 1, 0]
     # OFA's MAC count of the max w1.0 net at r=200 (official count_net_flops: 479.5M)
     assert abs(ofa_block_macs({"ks": "7" * 20, "e": "6" * 20, "d": "44444", "r": 200})[1] - 479.5) < 0.1
     with pytest.raises(ExplorerError, match="arch_str"):
@@ -66,6 +68,37 @@ def test_shipped_predictor_reproduces_stored_validation(name):
     for k in ("spearman", "rmse_ms", "within_10pct"):
         assert abs(got[k] - stored[k]) < 2e-3, (k, got, stored)
     assert dev.provenance["accuracy"]["protocol_A"]["additive-mlp"]["runs"] == 3
+
+
+def test_device_saved_before_the_live_graph_features_still_predicts(help_nb201, tmp_path):
+    """NB201 features grew from 70 to 79 columns by appending: an older file reads the first 70."""
+    X, y = help_nb201.X, help_nb201.latency["gold_6226"]
+    old = train("ridge", X[:500, :70], y[:500])
+    dev = D.NetworkDevice("old-user-device", ["nb201"], D.provenance(source="test"), old.to_json())
+    path = D.save_device(dev, tmp_path / "old-user-device.json")
+    got = D.load_device(path).predict("nb201", help_nb201.configs[:50])
+    np.testing.assert_allclose(got, old.predict(X[:50, :70]), rtol=1e-9)
+    with pytest.raises(Exception, match="expects 70 features"):
+        old.predict(X[:5])  # the bare model does not guess
+
+
+def test_median_fit_ignores_outlying_measurements():
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 2, size=(600, 8)).astype(float)
+    y = 5.0 + X @ np.arange(1.0, 9.0)
+    noisy = y.copy()
+    noisy[rng.random(600) < 0.15] *= 3.0  # 15 % of runs hit a slow state
+    l2 = train("ridge", X, noisy)
+    l1 = train("ridge", X, noisy, loss="l1")
+    assert np.max(np.abs(l1.predict(X) - y) / y) < 0.01 < np.max(np.abs(l2.predict(X) - y) / y)
+    assert l1.model["loss"] == "l1" and "loss" not in l2.model
+    # auto keeps the fit with more validation nets within 10 %: here the median one
+    auto = train("additive-mlp", X[:500], noisy[:500], val=(X[500:], noisy[500:]), loss="auto", steps=100)
+    assert auto.model.get("loss") == "l1"
+    assert (
+        Predictor(json.loads(json.dumps(auto.to_json()))).predict(X[:3]).tolist()
+        == auto.predict(X[:3]).tolist()
+    )
 
 
 def test_adapt_writes_device_that_predict_accepts(help_nb201, tmp_path, monkeypatch):

@@ -266,7 +266,7 @@ class NetworkDevice(Device):
             )
             return head_predict(self.model["head"], X, S)
         assert self._predictor is not None
-        return self._predictor.predict(X)
+        return self._predictor.predict(F.columns_for(X, space, self._predictor.n_features))
 
 
 DEVICE_KINDS: dict[str, type] = {"lut": LutDevice, "network": NetworkDevice}

@@ -5,7 +5,9 @@ predictors work on the public CSV data as is):
 
 - ``nb201``: ``arch_str`` -> one-hot of 6 edges x 5 ops, op counts, and the same two again for
   the *live* edges only (an edge whose op can reach the output from the input; dead ops are
-  removed by many deployment runtimes, so both views help).
+  removed by many deployment runtimes, so both views help), then the shape of the live graph
+  (element-wise adds at each node, live intermediate nodes, the longest chain of non-skip ops,
+  non-skip inputs per node): what a runtime that prunes the cell actually executes.
 - ``ofa-mbv3``: ``ks``/``e`` (20 digits) and ``d`` (5 digits) plus ``r`` -> one-hot kernel and
   expand per block masked by depth, depth one-hot per stage, resolution, and analytic MACs per
   block (computed here from the supernet geometry, as OFA's ``count_flops_given_config`` does).
@@ -96,8 +98,28 @@ def nb201_live_edges(ops: list[str]) -> list[bool]:
     return [ops[k] != "none" and s in fwd and t in bwd for k, (t, s) in enumerate(NB201_EDGES)]
 
 
+def nb201_live_graph(ops: list[str], live: list[bool]) -> list[float]:
+    """9 values describing the pruned cell: adds at nodes 1-3 and in all, live intermediate nodes,
+    the longest input->output chain counted in non-skip ops, non-skip live inputs of nodes 1-3."""
+    inputs = {1: 0, 2: 0, 3: 0}
+    compute_inputs = {1: 0, 2: 0, 3: 0}
+    longest = {0: 0}
+    for t in (1, 2, 3):
+        chains = []
+        for k, (tt, s) in enumerate(NB201_EDGES):
+            if tt == t and live[k]:
+                inputs[t] += 1
+                compute_inputs[t] += ops[k] != "skip_connect"
+                chains.append(longest.get(s, 0) + (ops[k] != "skip_connect"))
+        if chains:
+            longest[t] = max(chains)
+    adds = [max(0, inputs[t] - 1) for t in (1, 2, 3)]
+    live_nodes = sum(1 for t in (1, 2) if inputs[t] > 0)
+    return [*adds, sum(adds), live_nodes, longest.get(3, 0), *(compute_inputs[t] for t in (1, 2, 3))]
+
+
 def nb201_features(arch_str: str) -> np.ndarray:
-    """30 one-hot + 5 counts, then the same for live edges only (70 values)."""
+    """30 one-hot + 5 counts, the same for live edges only, then 9 live-graph values (79)."""
     ops = parse_nb201(arch_str)
     live = nb201_live_edges(ops)
     onehot = np.zeros((2, 6, 5))
@@ -105,9 +127,15 @@ def nb201_features(arch_str: str) -> np.ndarray:
         onehot[0, k, NB201_OPS.index(op)] = 1
         if live[k]:
             onehot[1, k, NB201_OPS.index(op)] = 1
-    return np.concatenate([onehot[0].ravel(), onehot[0].sum(0), onehot[1].ravel(), onehot[1].sum(0)]).astype(
-        np.float64
-    )
+    return np.concatenate(
+        [
+            onehot[0].ravel(),
+            onehot[0].sum(0),
+            onehot[1].ravel(),
+            onehot[1].sum(0),
+            nb201_live_graph(ops, live),
+        ]
+    ).astype(np.float64)
 
 
 def _digits(value, n: int, name: str, allowed: tuple[int, ...]) -> list[int]:
@@ -210,5 +238,17 @@ def featurize(space: str, configs: Iterable) -> np.ndarray:
     return np.vstack(rows)
 
 
+# Features only ever grow by appending: a model saved when a space had fewer columns reads the
+# leading ones (NB201 had 70 before the live-graph values were added).
+LEGACY_WIDTHS = {"nb201": (70,)}
+
+
+def columns_for(X: np.ndarray, space: str, width: int) -> np.ndarray:
+    """X cut to the columns an older model of `space` was trained on (unchanged otherwise)."""
+    if X.ndim == 2 and width < X.shape[1] and width in LEGACY_WIDTHS.get(space_family(space), ()):
+        return X[:, :width]
+    return X
+
+
 def n_features(space: str) -> int:
-    return 70 if space_family(space) == "nb201" else N_BLOCKS * 6 + N_STAGES * 3 + 3 + N_BLOCKS + 2
+    return 79 if space_family(space) == "nb201" else N_BLOCKS * 6 + N_STAGES * 3 + 3 + N_BLOCKS + 2

@@ -34,18 +34,30 @@ def _r(a, digits: int = 6) -> list:
 
 
 # ----------------------------------------------------------------------------------------- fitting
-def fit_ridge(X: np.ndarray, y: np.ndarray, lam: float = 0.1) -> dict:
-    """Closed-form ridge on standardised columns (constant columns are left out)."""
+def fit_ridge(X: np.ndarray, y: np.ndarray, lam: float = 0.1, loss: str = "l2", iters: int = 30) -> dict:
+    """Ridge on standardised columns (constant columns are left out).
+
+    ``loss="l1"`` fits the conditional *median* instead of the mean, by iteratively reweighted
+    least squares: measured latency columns carry rare outliers (a phone that throttled, a run
+    under foreign load) that pull a least-squares table off for every other net.
+    """
     mu = X.mean(0)
     sd = X.std(0)
     sd = np.where(sd < 1e-9, 1.0, sd)
     Xs = (X - mu) / sd
-    ym = float(y.mean())
-    A = Xs.T @ Xs + lam * np.eye(X.shape[1])
-    w = np.linalg.solve(A, Xs.T @ (y - ym))
-    # fold the standardisation into the weights: y = X @ (w / sd) + (ym - mu @ (w / sd))
+    wts = np.ones(len(y))
+    eps = 1e-4 * float(np.std(y) or 1.0)
+    for _ in range(iters if loss == "l1" else 1):
+        wn = wts / wts.sum()
+        xm, ym = wn @ Xs, float(wn @ y)
+        Xc = Xs - xm
+        A = Xc.T @ (Xc * wts[:, None]) + lam * np.eye(X.shape[1])
+        w = np.linalg.solve(A, Xc.T @ (wts * (y - ym)))
+        wts = 1.0 / np.maximum(np.abs(y - ym - Xc @ w), eps)
+    # fold the standardisation into the weights: y = X @ (w / sd) + (ym - (mu + xm * sd) @ (w / sd))
     wf = w / sd
-    return {"type": "linear", "w": _r(wf, 8), "b": float(f"{ym - float(mu @ wf):.8g}")}
+    b = ym - float((mu + xm * sd) @ wf)
+    return {"type": "linear", "w": _r(wf, 8), "b": float(f"{b:.8g}")}
 
 
 @contextlib.contextmanager
@@ -138,15 +150,21 @@ def fit_mlp_ensemble(
     weight_decay: float = 1e-4,
     batch: int = 128,
     seed: int = 0,
+    loss: str = "l2",
 ) -> list[dict]:
-    """Train `members` MLPs at once as batched matmuls (one Python loop instead of `members`)."""
+    """Train `members` MLPs at once as batched matmuls (one Python loop instead of `members`).
+
+    ``loss="l1"`` regresses the median (robust to outlying measurements), ``"l2"`` the mean.
+    """
     import torch
 
     with _one_thread(torch):
-        return _fit_ensemble(torch, X, y, members, hidden, layers, steps, lr, weight_decay, batch, seed)
+        return _fit_ensemble(torch, X, y, members, hidden, layers, steps, lr, weight_decay, batch, seed, loss)
 
 
-def _fit_ensemble(torch, X, y, members, hidden, layers, steps, lr, weight_decay, batch, seed) -> list[dict]:
+def _fit_ensemble(
+    torch, X, y, members, hidden, layers, steps, lr, weight_decay, batch, seed, loss
+) -> list[dict]:
 
     gen = torch.Generator().manual_seed(seed)
     mu, sd, ym, ys, Xt, yt = _standardised(torch, X, y)
@@ -168,9 +186,10 @@ def _fit_ensemble(torch, X, y, members, hidden, layers, steps, lr, weight_decay,
             h = torch.baddbmm(params[i + 1], h, params[i])
             if i < len(params) - 2:
                 h = torch.relu(h)
-        loss = ((h.squeeze(-1) - yt[idx]) ** 2).mean()
+        err = h.squeeze(-1) - yt[idx]
+        objective = err.abs().mean() if loss == "l1" else (err**2).mean()
         opt.zero_grad()
-        loss.backward()
+        objective.backward()
         opt.step()
         sched.step()
     out = []
@@ -254,8 +273,9 @@ class Predictor:
             if w:
                 out += w * _eval_part(p, X)
         out = np.exp(out) if self.log_target else out
-        # 0.1 us resolution: float noise must not break the exact ties of estimated devices
-        return np.round(out, 4)
+        # 0.1 us resolution: float noise must not break the exact ties of estimated devices; a
+        # latency is positive even where a fit extrapolates below zero (e.g. constant-folded cells)
+        return np.maximum(np.round(out, 4), 1e-4)
 
     def to_json(self) -> dict:
         return dict(self.model)
@@ -271,25 +291,41 @@ def train(
     members: int = 3,
     hidden: int = 64,
     steps: int = 800,
+    target: str = "ms",
+    loss: str = "l2",
 ) -> Predictor:
-    """Fit one model kind on (X, y ms); `val` picks the residual weight of ``additive-mlp``."""
+    """Fit one model kind on (X, y ms); `val` picks the residual weight of ``additive-mlp``.
+
+    ``target="log"`` fits log-latency, so errors count relative to the net's own latency;
+    ``loss="l1"`` fits medians, robust to outlying measurements (phones, throttling, runs under
+    foreign load); ``loss="auto"`` fits both and keeps the one with more validation nets within
+    +-10 % (ties: higher Spearman, then the least-squares fit).
+    """
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
+    if loss == "auto":
+        return _train_auto(kind, X, y, val, seed, members, hidden, steps, target)
+    if target not in ("ms", "log") or loss not in ("l2", "l1"):
+        raise FormatError(f"unknown target {target!r} or loss {loss!r}")
+    log = target == "log"
+    t = np.log(y) if log else y
     if kind == "hat":
-        part = fit_mlp(X, y, hidden=400, layers=3, steps=max(steps, 1000), seed=seed)
+        part = fit_mlp(X, t, hidden=400, layers=3, steps=max(steps, 1000), seed=seed)
         parts, weights = [part], [1.0]
     elif kind == "ridge":
-        parts, weights = [fit_ridge(X, y, 0.1)], [1.0]
+        parts, weights = [fit_ridge(X, t, 0.1, loss=loss)], [1.0]
     elif kind == "additive-mlp":
-        lin = fit_ridge(X, y, 0.1)
-        resid = y - _eval_part(lin, X)
-        mlps = fit_mlp_ensemble(X, resid, members=members, hidden=hidden, steps=steps, seed=seed)
+        lin = fit_ridge(X, t, 0.1, loss=loss)
+        resid = t - _eval_part(lin, X)
+        mlps = fit_mlp_ensemble(X, resid, members=members, hidden=hidden, steps=steps, seed=seed, loss=loss)
         alpha = 0.5
         if val is not None and len(val[1]):
             Xv, yv = np.asarray(val[0], dtype=np.float64), np.asarray(val[1], dtype=np.float64)
+            tv = np.log(yv) if log else yv
             base = _eval_part(lin, Xv)
             res = np.mean([_eval_part(p, Xv) for p in mlps], 0)
-            errs = {a: float(np.mean((base + a * res - yv) ** 2)) for a in (0.0, 0.5, 1.0)}
+            power = 1 if loss == "l1" else 2
+            errs = {a: float(np.mean(np.abs(base + a * res - tv) ** power)) for a in (0.0, 0.5, 1.0)}
             alpha = min(errs, key=errs.get)
         if alpha == 0.0:
             mlps = []
@@ -297,9 +333,26 @@ def train(
         weights = [1.0] + [alpha / max(1, len(mlps))] * len(mlps)
     else:
         raise FormatError(f"unknown predictor kind {kind!r}; expected one of {list(MODEL_KINDS)}")
-    return Predictor(
-        {"kind": kind, "n_features": X.shape[1], "parts": parts, "weights": weights, "log_target": False}
-    )
+    model = {"kind": kind, "n_features": X.shape[1], "parts": parts, "weights": weights, "log_target": log}
+    if loss != "l2":
+        model["loss"] = loss
+    return Predictor(model)
+
+
+def _train_auto(kind, X, y, val, seed, members, hidden, steps, target) -> Predictor:
+    """Fit with both losses and keep the one that validates better (needs `val`)."""
+    fits = [train(kind, X, y, val, seed, members, hidden, steps, target, loss) for loss in ("l2", "l1")]
+    if val is None or not len(val[1]):
+        return fits[0]
+    from explorer.latency.evaluate import spearman
+
+    Xv, yv = np.asarray(val[0], dtype=np.float64), np.asarray(val[1], dtype=np.float64)
+
+    def score(p: Predictor) -> tuple[float, float]:
+        pred = p.predict(Xv)
+        return float(np.mean(np.abs(pred - yv) <= 0.10 * np.abs(yv))), spearman(pred, yv)
+
+    return max(fits, key=score)  # max keeps the first (l2) on a tie
 
 
 def as_predictor(model: Mapping | Predictor) -> Predictor:
