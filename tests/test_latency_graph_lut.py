@@ -403,3 +403,27 @@ def test_profile_cli_bad_input():
         _cli(["--space", "nope"])
     with pytest.raises(ExplorerError, match="resolutions"):
         _cli(["--space", "ofa-mbv3-w1.0", "--resolutions", "100"])
+
+
+def test_profile_cli_statistic_and_rounds(tmp_path, capsys):
+    common = ["--space", "nb201", "--samples", "1", "--dir", str(tmp_path), "--warmup", "1", "--runs", "3"]
+    common += ["--attempts", "1", "--quiet", "--json", "--calibrate", "0", "--max-keys", "2"]
+    assert _cli([*common, "--statistic", "median", "--rounds", "1"]) == 0
+    path = Path(json.loads(capsys.readouterr().out)["path"])
+    saved = json.loads(path.read_text())
+    assert saved["provenance"]["protocol"]["statistic"] == "median"
+    assert saved["provenance"]["protocol"]["rounds"] == 1
+    # resuming with another statistic would mix figures in one table: refused, nothing changed
+    before = path.read_bytes()
+    with pytest.raises(ExplorerError, match=r"statistic 'median' \(asked 'min'\).*--restart"):
+        _cli([*common, "--statistic", "min"])
+    assert path.read_bytes() == before
+    # the same protocol resumes; --restart starts afresh with the new one
+    assert _cli([*common, "--statistic", "median"]) == 0
+    capsys.readouterr()
+    assert _cli([*common, "--statistic", "min", "--rounds", "2", "--restart"]) == 0
+    saved = json.loads(path.read_text())
+    assert saved["provenance"]["protocol"]["statistic"] == "min"
+    assert saved["provenance"]["protocol"]["rounds"] == 2
+    with pytest.raises(SystemExit):
+        _cli(["--space", "nb201", "--statistic", "mean"])

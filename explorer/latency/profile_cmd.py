@@ -17,7 +17,7 @@ from explorer.errors import ExplorerError
 
 from .graph_lut import calibrate, coverage_configs, profile, sample_configs, unique_specs
 from .local import is_alias, local_device, parse_local_name
-from .measure import MeasureConfig, cpu_count
+from .measure import STATISTICS, MeasureConfig, cpu_count
 
 
 def _ints(text: str) -> list[int]:
@@ -67,6 +67,13 @@ def add_profile_parser(latency_subparsers) -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=10, help="warm-up runs per key (>= 10 by the protocol)")
     p.add_argument("--runs", type=int, default=30, help="timed runs per key (>= 30 by the protocol)")
     p.add_argument("--attempts", type=int, default=3, help="repeats of a measurement under foreign load")
+    p.add_argument(
+        "--statistic",
+        choices=STATISTICS,
+        help="figure a table entry keeps: per-run min (default for new tables; a shared host's "
+        "slowdowns only add time), median or p10",
+    )
+    p.add_argument("--rounds", type=int, help="passes over all keys, fastest kept (default 3 for new tables)")
     p.add_argument("--max-keys", type=int, help="stop after measuring this many keys (resume later)")
     p.add_argument("--dir", help="directory of the device file (default: luts/ or the user directory)")
     p.add_argument("--restart", action="store_true", help="start a fresh table (old file kept as .bak)")
@@ -83,6 +90,21 @@ def _bar(total: int, initial: int, desc: str, quiet: bool):
     return tqdm(
         total=total, initial=initial, desc=desc, unit="key", disable=quiet, file=sys.stderr, leave=False
     )
+
+
+def _check_protocol(device, chosen: dict) -> None:
+    """A table keeps one statistic and round count: resuming with others would mix figures."""
+    stored = dict(device.provenance.get("protocol") or {})
+    stored.setdefault("statistic", "median")  # files from before statistic/rounds existed
+    stored.setdefault("rounds", 1)
+    differ = [f"{k} {stored[k]!r} (asked {v!r})" for k, v in chosen.items() if stored.get(k) != v]
+    if differ and not device.table:  # nothing measured yet: the new protocol simply applies
+        device.provenance["protocol"] = {**stored, **chosen}
+    elif differ:
+        raise ExplorerError(
+            f"device {device.name!r} was measured with {', '.join(differ)}; "
+            "profile with --restart to measure it afresh with the new protocol (the old file is kept as .bak)"
+        )
 
 
 def cmd_profile(args) -> int:
@@ -105,10 +127,20 @@ def cmd_profile(args) -> int:
     runtime, threads, batch, name = args.runtime, args.threads, args.batch, args.device
     if name and is_alias(name):  # `local`, `local-cpu-ort-1t`, ...: this machine, default file name
         (runtime, threads, batch), name = parse_local_name(name), None
+    if args.rounds is not None and args.rounds < 1:
+        raise ExplorerError("--rounds must be >= 1")
+    chosen = {k: v for k, v in (("statistic", args.statistic), ("rounds", args.rounds)) if v is not None}
     protocol = MeasureConfig(warmup=args.warmup, runs=args.runs, max_attempts=args.attempts).protocol()
     device = local_device(
-        runtime, threads, batch, name=name, directory=args.dir, restart=args.restart, protocol=protocol
+        runtime,
+        threads,
+        batch,
+        name=name,
+        directory=args.dir,
+        restart=args.restart,
+        protocol={**protocol, **chosen},
     )
+    _check_protocol(device, chosen)
     specs = unique_specs(g for gs in graphs.values() for g in gs)
     n_before = len(device.table)
     todo = sum(1 for k in specs if k not in device.table)
