@@ -65,3 +65,19 @@ def test_eval_recorded_protocol_b(capsys):
     assert run(["latency", "eval", "--protocol", "B", "--json"]) == 0
     res = json.loads(capsys.readouterr().out)["results"]
     assert len(res) == 5 and all(0 < r["spearman"] <= 1 for r in res)
+
+
+def test_eval_protocol_a_reports_each_columns_noise_ceiling(capsys):
+    from explorer.latency.devices import DeviceError, load_device
+
+    try:
+        ceiling = load_device("help-nb201-gold_6240").provenance["accuracy"]["noise_ceiling"]
+    except (DeviceError, KeyError):
+        pytest.skip("shipped predictors carry no noise ceiling")
+    assert run(["latency", "eval", "--protocol", "A", "--device", "help-nb201-gold_6240", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)["results"]
+    # the recorded verdict is consistent with the recorded figures
+    assert row["noise_ceiling"]["verdict"] == ceiling["verdict"] == "above ceiling"
+    assert row["within_10pct"] <= row["noise_ceiling"]["within_10pct"] < 0.9
+    assert run(["latency", "eval", "--protocol", "A", "--device", "help-nb201-gold_6240"]) == 0
+    assert "above ceiling" in capsys.readouterr().out

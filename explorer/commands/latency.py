@@ -215,18 +215,41 @@ def cmd_eval(args) -> int:
             ]
         )
         for name in names:
-            acc = load_device(name).provenance.get("accuracy", {}).get("protocol_A", {})
+            accuracy = load_device(name).provenance.get("accuracy", {})
+            acc = accuracy.get("protocol_A", {})
             if args.recompute or not acc:
                 ds, col = _device_column(name)
                 res, _ = E.protocol_a(ds, col)
             else:
                 res = acc.get("additive-mlp") or next(iter(acc.values()))
-            rows.append({"device": name, **res})
+            row = {"device": name, **res}
+            ceiling = accuracy.get("noise_ceiling")
+            if ceiling:  # what the column's own noise allows (benchmarks/latency_noise_ceiling.py)
+                row["noise_ceiling"] = {
+                    k: ceiling.get(k) for k in ("spearman", "within_10pct", "valid", "method", "verdict")
+                }
+            rows.append(row)
     if args.json:
         print_json({"protocol": args.protocol, "results": rows})
         return 0
     keys = ("spearman", "rmse_ms", "within_10pct", "within_5pct")
-    print_table(["device", *keys], [[r["device"], *(r.get(k) for k in keys)] for r in rows])
+    if any("noise_ceiling" in r for r in rows):
+        ceil = [r.get("noise_ceiling") or {} for r in rows]
+        print_table(
+            ["device", *keys, "ceiling rho", "ceiling w10", "verdict"],
+            [
+                [
+                    r["device"],
+                    *(r.get(k) for k in keys),
+                    c.get("spearman"),
+                    c.get("within_10pct"),
+                    c.get("verdict"),
+                ]
+                for r, c in zip(rows, ceil)
+            ],
+        )
+    else:
+        print_table(["device", *keys], [[r["device"], *(r.get(k) for k in keys)] for r in rows])
     if len(rows) > 1:
         mean = {k: sum(r[k] for r in rows) / len(rows) for k in keys}
         print(f"mean: Spearman {mean['spearman']:.4f}, within 10% {mean['within_10pct']:.3f}")
