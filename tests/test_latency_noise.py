@@ -95,7 +95,8 @@ def test_public_ceilings_help_nb201():
     # pixel3 drops results no output uses: the multiset grouping does not hold there, 'used' does
     pixel3 = N.nb201_ceiling(ds, "pixel3")
     assert not pixel3["groupings"]["multiset"]["valid"] and pixel3["groupings"]["used"]["valid"]
-    assert pixel3["method"] == "replicate groups (used)" and pixel3["within_10pct"] < 0.9
+    # ... but covers few nets (those with unused ops), so its within-10 % bound for all nets is loose
+    assert pixel3["groupings"]["used"]["covered"] < 0.5 and pixel3["within_10pct"] > 0.9
 
 
 def test_shipped_verdicts_follow_from_their_figures():

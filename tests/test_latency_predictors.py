@@ -92,7 +92,7 @@ def test_median_fit_ignores_outlying_measurements():
     l1 = train("ridge", X, noisy, loss="l1")
     assert np.max(np.abs(l1.predict(X) - y) / y) < 0.01 < np.max(np.abs(l2.predict(X) - y) / y)
     assert l1.model["loss"] == "l1" and "loss" not in l2.model
-    # auto keeps the fit with more validation nets within 10 %: here the median one
+    # auto keeps the fit with the lower validation relative error: here the median one
     auto = train("additive-mlp", X[:500], noisy[:500], val=(X[500:], noisy[500:]), loss="auto", steps=100)
     assert auto.model.get("loss") == "l1"
     assert (
@@ -136,3 +136,20 @@ def test_spearman_handles_ties():
     assert E.spearman([3, 2, 1], [1, 2, 3]) == pytest.approx(-1.0)
     m = E.metrics([1.0, 2.15, 3.0], [1.0, 2.0, 3.0])
     assert m["within_10pct"] == 1.0 and m["within_5pct"] == pytest.approx(2 / 3, abs=1e-3)
+
+
+def test_a_view_fit_takes_all_columns_and_predicts_as_fitted():
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(400, 12))
+    y = 10 + X[:, 3] - 0.5 * X[:, 7] + 0.1 * X[:, 3] ** 2
+    cols = [3, 5, 7]
+    narrow = train("additive-mlp", X[:300, cols], y[:300], (X[300:, cols], y[300:]), steps=100, loss="l1")
+    from explorer.latency.predictor import train_view
+
+    wide = train_view("additive-mlp", X[:300], y[:300], cols, (X[300:], y[300:]), steps=100, loss="l1")
+    assert wide.n_features == 12
+    np.testing.assert_allclose(wide.predict(X), narrow.predict(X[:, cols]), rtol=1e-12)
+    # the columns outside the view do not matter at all
+    X2 = X.copy()
+    X2[:, [0, 1, 11]] = 1e6
+    np.testing.assert_array_equal(wide.predict(X2), wide.predict(X))

@@ -152,7 +152,8 @@ def protocol_a(
     runs = []
     for seed in seeds:
         tr, va, te = split_a(len(y), seed)
-        p = train(kind, X[tr], y[tr], val=(X[va], y[va]), seed=seed, loss=loss)
+        views = F.feature_views(ds.space) if loss == "auto" else None
+        p = train(kind, X[tr], y[tr], val=(X[va], y[va]), seed=seed, loss=loss, views=views)
         runs.append((p, metrics(p.predict(X[va]), y[va]), metrics(p.predict(X[te]), y[te])))
     return mean_metrics([r[2] for r in runs]), runs
 

@@ -238,6 +238,12 @@ def featurize(space: str, configs: Iterable) -> np.ndarray:
     return np.vstack(rows)
 
 
+def feature_views(space: str) -> dict[str, list[int]]:
+    """Named column subsets a predictor may be fitted on instead of all columns: for NB201 the
+    live view (live one-hots, counts and graph) is what a runtime that prunes the cell runs."""
+    return {"live": list(range(35, 79))} if space_family(space) == "nb201" else {}
+
+
 # Features only ever grow by appending: a model saved when a space had fewer columns reads the
 # leading ones (NB201 had 70 before the live-graph values were added).
 LEGACY_WIDTHS = {"nb201": (70,)}

@@ -293,18 +293,20 @@ def train(
     steps: int = 800,
     target: str = "ms",
     loss: str = "l2",
+    views: Mapping[str, list[int]] | None = None,
 ) -> Predictor:
     """Fit one model kind on (X, y ms); `val` picks the residual weight of ``additive-mlp``.
 
     ``target="log"`` fits log-latency, so errors count relative to the net's own latency;
     ``loss="l1"`` fits medians, robust to outlying measurements (phones, throttling, runs under
-    foreign load); ``loss="auto"`` fits both and keeps the one with more validation nets within
-    +-10 % (ties: higher Spearman, then the least-squares fit).
+    foreign load); ``loss="auto"`` fits both and keeps the one with the lower mean relative error
+    on the validation nets (smoother than their share within +-10 %, which it tracks), also trying
+    each of `views` (named subsets of the feature columns, e.g. what a pruning runtime executes).
     """
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     if loss == "auto":
-        return _train_auto(kind, X, y, val, seed, members, hidden, steps, target)
+        return _train_auto(kind, X, y, val, seed, members, hidden, steps, target, views)
     if target not in ("ms", "log") or loss not in ("l2", "l1"):
         raise FormatError(f"unknown target {target!r} or loss {loss!r}")
     log = target == "log"
@@ -339,20 +341,47 @@ def train(
     return Predictor(model)
 
 
-def _train_auto(kind, X, y, val, seed, members, hidden, steps, target) -> Predictor:
-    """Fit with both losses and keep the one that validates better (needs `val`)."""
-    fits = [train(kind, X, y, val, seed, members, hidden, steps, target, loss) for loss in ("l2", "l1")]
+def _expand(part: dict, cols: list[int], n: int) -> dict:
+    """A part fitted on X[:, cols] as a part on all n columns (zero weight on the others)."""
+    out = dict(part)
+    if part["type"] == "linear":
+        w = np.zeros(n)
+        w[cols] = part["w"]
+        out["w"] = w.tolist()
+        return out
+    mean, std = np.zeros(n), np.ones(n)
+    mean[cols], std[cols] = part["x_mean"], part["x_std"]
+    first = dict(part["layers"][0])
+    W = np.zeros((n, len(first["b"])))
+    W[cols] = np.asarray(first["W"])
+    first["W"] = W.tolist()
+    out.update(x_mean=mean.tolist(), x_std=std.tolist(), layers=[first, *part["layers"][1:]])
+    return out
+
+
+def train_view(kind: str, X: np.ndarray, y: np.ndarray, cols: list[int], val=None, **kw) -> Predictor:
+    """Fit on the feature columns `cols` only; the model still takes all of X's columns."""
+    Xv = None if val is None else (np.asarray(val[0])[:, cols], val[1])
+    p = train(kind, np.asarray(X)[:, cols], y, Xv, **kw)
+    n = np.asarray(X).shape[1]
+    model = dict(p.model, n_features=n, parts=[_expand(q, cols, n) for q in p.model["parts"]])
+    return Predictor(model)
+
+
+def _train_auto(kind, X, y, val, seed, members, hidden, steps, target, views=None) -> Predictor:
+    """Fit with both losses (and on each feature view) and keep what validates best (needs `val`)."""
+    kw = dict(seed=seed, members=members, hidden=hidden, steps=steps, target=target)
+    fits = [train(kind, X, y, val, loss=loss, **kw) for loss in ("l2", "l1")]
+    for cols in (views or {}).values():
+        fits += [train_view(kind, X, y, cols, val, loss=loss, **kw) for loss in ("l2", "l1")]
     if val is None or not len(val[1]):
         return fits[0]
-    from explorer.latency.evaluate import spearman
-
     Xv, yv = np.asarray(val[0], dtype=np.float64), np.asarray(val[1], dtype=np.float64)
 
-    def score(p: Predictor) -> tuple[float, float]:
-        pred = p.predict(Xv)
-        return float(np.mean(np.abs(pred - yv) <= 0.10 * np.abs(yv))), spearman(pred, yv)
+    def relative_error(p: Predictor) -> float:
+        return float(np.mean(np.abs(p.predict(Xv) - yv) / np.abs(yv)))
 
-    return max(fits, key=score)  # max keeps the first (l2) on a tie
+    return min(fits, key=relative_error)  # min keeps the first (least squares, all columns) on a tie
 
 
 def as_predictor(model: Mapping | Predictor) -> Predictor:

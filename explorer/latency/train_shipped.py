@@ -55,7 +55,8 @@ def train_one(args) -> tuple[str, dict]:
         source=f"{HARDWARE[dataset]}; column {col!r} of ../shared/data/latency/{fn}",
         method="network-wise predictor 'additive-mlp' (ridge per-edge/per-block cost table + ensemble of "
         "3 MLP 64x2 on its residual, residual weight chosen on validation; least-squares and median (L1) "
-        f"fits, the one with more validation nets within 10 % kept: here {pred.model.get('loss', 'l2')}), "
+        f"fits on all features and on the live view, the one with the lowest validation relative error kept: "
+        f"here {pred.model.get('loss', 'l2')}), "
         "trained on protocol-A seed-0 split (900 train, 100 validation) with explorer.latency.train_shipped",
         hardware=col,
         runtime="as measured by the data's authors (not published per column)",
