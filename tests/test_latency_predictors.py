@@ -153,3 +153,37 @@ def test_a_view_fit_takes_all_columns_and_predicts_as_fitted():
     X2 = X.copy()
     X2[:, [0, 1, 11]] = 1e6
     np.testing.assert_array_equal(wide.predict(X2), wide.predict(X))
+
+
+def test_adapted_device_notices_when_its_sources_change(help_nb201, tmp_path, monkeypatch, capsys):
+    """A few-shot head was fitted on its sources' predictions: replacing a source predictor (a
+    retrained shipped device, an edited user device) makes the head stale, and predict says so."""
+    from explorer.cli import main as cli
+
+    monkeypatch.setenv("NAS_EXPLORER_LUTS", str(tmp_path / "user"))
+    X = help_nb201.X
+    for col in ("gold_6226", "silver_4210r"):
+        p = train("ridge", X[:900], help_nb201.latency[col][:900])
+        D.save_device(D.NetworkDevice(f"src-{col}", ["nb201"], D.provenance(source="test"), p.to_json()))
+    y = help_nb201.latency["gold_6240"]
+    meas = tmp_path / "m.csv"
+    with open(meas, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["arch_str", "latency_ms"])
+        for i in range(20):
+            w.writerow([help_nb201.configs[i], y[i]])
+    adapt(meas, "my-cpu", sources=["src-gold_6226", "src-silver_4210r"])
+    dev = D.load_device("my-cpu")
+    used = dev.model["sources"]
+    assert used and dev.stale_sources() == []
+    arch = tmp_path / "cell.csv"
+    arch.write_text(f"arch_str\n{help_nb201.configs[5]}\n")
+    assert cli(["latency", "predict", "--batch", str(arch), "--device", "my-cpu", "--json"]) == 0
+    assert "warnings" not in json.loads(capsys.readouterr().out)
+    # retrain one source the head uses on other data: the head is stale now
+    other = train("ridge", X[:900], help_nb201.latency["pixel3"][:900])
+    D.save_device(D.NetworkDevice(used[0], ["nb201"], D.provenance(source="test"), other.to_json()))
+    assert D.load_device("my-cpu").stale_sources() == [used[0]]
+    assert cli(["latency", "predict", "--batch", str(arch), "--device", "my-cpu", "--json"]) == 0
+    out = capsys.readouterr()
+    assert used[0] in json.loads(out.out)["warnings"][0] and "latency adapt" in out.err

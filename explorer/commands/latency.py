@@ -127,13 +127,25 @@ def cmd_predict(args) -> int:
     if bool(args.files) == bool(args.batch):
         raise ExplorerError("give architecture FILEs or --batch CSV (one of the two)")
     dev = load_device(args.device)
+    warnings = []
+    stale = dev.stale_sources() if hasattr(dev, "stale_sources") else []
+    if stale:
+        warnings.append(
+            f"device {dev.name!r} was adapted on predictions of {', '.join(stale)}, which changed since; "
+            f"its figures may be off: run `nas-explorer latency adapt` again with the same measurements"
+        )
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    extra = {"warnings": warnings} if warnings else {}
     if args.batch:
         space, rows, fields, configs = _read_batch(Path(args.batch), args.space)
         lat = dev.predict(space, configs)
         for r, v in zip(rows, lat):
             r["latency_ms"] = f"{v:.4f}"
         if args.json:
-            print_json({"device": dev.name, "space": space, "latency_ms": [round(float(v), 4) for v in lat]})
+            print_json(
+                {"device": dev.name, "space": space, "latency_ms": [round(float(v), 4) for v in lat], **extra}
+            )
             if not args.output:
                 return 0
         out_fields = fields + ([] if "latency_ms" in fields else ["latency_ms"])
@@ -149,7 +161,7 @@ def cmd_predict(args) -> int:
         v = float(dev.predict(space, [config])[0])
         results.append({"file": f, "space": space, "latency_ms": round(v, 4)})
     if args.json:
-        print_json({"device": dev.name, "results": results})
+        print_json({"device": dev.name, "results": results, **extra})
     elif args.output:
         with open(args.output, "w", newline="") as fh:
             w = csv.DictWriter(fh, fieldnames=["file", "space", "latency_ms"])

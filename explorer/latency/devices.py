@@ -253,6 +253,22 @@ class NetworkDevice(Device):
         X = F.featurize(space, list(configs))
         return self.predict_features(X, space)
 
+    def stale_sources(self) -> list[str]:
+        """Source devices of a few-shot head whose model changed (or vanished) since it was fitted:
+        the head's weights were fitted on their old predictions. Empty for other devices and for
+        few-shot files written before source digests were recorded."""
+        digests = self.model.get("source_digests") if self.model.get("kind") == "fewshot" else None
+        stale = []
+        for name, digest in (digests or {}).items():
+            try:
+                src = load_device(name)
+            except ExplorerError:
+                stale.append(name)
+                continue
+            if not isinstance(src, NetworkDevice) or model_digest(src.model) != digest:
+                stale.append(name)
+        return stale
+
     def predict_features(self, X: np.ndarray, space: str) -> np.ndarray:
         if self.model.get("kind") == "fewshot":
             from explorer.latency.fewshot import head_predict
@@ -267,6 +283,14 @@ class NetworkDevice(Device):
             return head_predict(self.model["head"], X, S)
         assert self._predictor is not None
         return self._predictor.predict(F.columns_for(X, space, self._predictor.n_features))
+
+
+def model_digest(model: Mapping) -> str:
+    """A short fingerprint of a network model, to notice when a device's predictor was replaced."""
+    import hashlib
+
+    text = json.dumps(model, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 DEVICE_KINDS: dict[str, type] = {"lut": LutDevice, "network": NetworkDevice}

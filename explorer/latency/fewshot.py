@@ -170,5 +170,7 @@ def adapt(
         accuracy={"fit_on_measurements": metrics(fitted, y), "loo_rel_rmse": head["loo_rel_rmse"]},
         sources=used,
     )
-    dev = D.NetworkDevice(name, [space], prov, {"kind": "fewshot", "sources": used, "head": head})
+    digests = {d.name: D.model_digest(d.model) for d in devs if d.name in used}
+    model = {"kind": "fewshot", "sources": used, "head": head, "source_digests": digests}
+    dev = D.NetworkDevice(name, [space], prov, model)
     return D.save_device(dev, out)
