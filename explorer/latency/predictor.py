@@ -7,7 +7,9 @@ Models (all on the features of `explorer.latency.features`):
 - ``additive-mlp``: a ridge regression on the features (an additive per-edge / per-block cost
   table, which is exact for estimated devices such as Eyeriss and FPGA) plus a small ensemble of
   MLPs fitted to its residual; the residual weight (0, 0.5 or 1) is chosen on validation nets.
-  It beats ``hat`` on most public devices and is 10x smaller.
+  Fitted by least squares or for the median (robust to outlying measurements), on all features or
+  on a view of them, whichever validates better (``loss="auto"``). It beats ``hat`` on the public
+  devices compared and is 10x smaller.
 - ``ridge``: the additive table alone (used by few-shot heads).
 
 A model is a dict of lists of floats (no pickles); `Predictor` evaluates it in numpy so a batch
