@@ -252,9 +252,11 @@ def _registry_predict(lat, graph: ArchGraph, device: str) -> dict:
     ms = float(dev.predict(space, [cfg])[0])
     if not math.isfinite(ms):
         return na("no prediction for this architecture")
-    return Entry(
-        ms, method=_method_of(dev), confidence=_confidence(getattr(dev, "provenance", {})) or "n/a"
-    ).as_dict()
+    confidence = _confidence(getattr(dev, "provenance", {})) or "n/a"
+    stale = dev.stale_sources() if hasattr(dev, "stale_sources") else []
+    if stale:  # a few-shot head fitted on predictions its sources no longer give
+        confidence += f"; stale: {', '.join(stale)} changed since adaptation, re-run `latency adapt`"
+    return Entry(ms, method=_method_of(dev), confidence=confidence).as_dict()
 
 
 def _result_fields(res) -> tuple[float | None, str, str, str]:

@@ -184,6 +184,12 @@ def test_adapted_device_notices_when_its_sources_change(help_nb201, tmp_path, mo
     other = train("ridge", X[:900], help_nb201.latency["pixel3"][:900])
     D.save_device(D.NetworkDevice(used[0], ["nb201"], D.provenance(source="test"), other.to_json()))
     assert D.load_device("my-cpu").stale_sources() == [used[0]]
+    # the app's latency row says so too
+    from explorer import live_metrics as LM
+    from explorer.spaces import get_space
+
+    entry = LM.predict_latency(get_space("nb201").encode({"arch_str": help_nb201.configs[5]}), "my-cpu")
+    assert entry["value"] > 0 and "stale" in entry["confidence"] and used[0] in entry["confidence"]
     assert cli(["latency", "predict", "--batch", str(arch), "--device", "my-cpu", "--json"]) == 0
     out = capsys.readouterr()
     assert used[0] in json.loads(out.out)["warnings"][0] and "latency adapt" in out.err
