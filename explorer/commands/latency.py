@@ -128,7 +128,7 @@ def cmd_predict(args) -> int:
         raise ExplorerError("give architecture FILEs or --batch CSV (one of the two)")
     dev = load_device(args.device)
     warnings = []
-    stale = dev.stale_sources() if hasattr(dev, "stale_sources") else []
+    stale = dev.stale_sources()
     if stale:
         warnings.append(
             f"device {dev.name!r} was adapted on predictions of {', '.join(stale)}, which changed since; "

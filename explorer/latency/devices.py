@@ -86,6 +86,10 @@ class Device:
         """Latency (ms) of each config of `space`; raises DeviceError when it cannot."""
         raise NotImplementedError
 
+    def stale_sources(self) -> list[str]:
+        """Devices this one was fitted on that changed since (only few-shot devices have any)."""
+        return []
+
     def predict_features(self, X: np.ndarray, space: str) -> np.ndarray:
         """Latency from precomputed features (network-wise devices only)."""
         raise DeviceError(f"device {self.name!r} ({self.kind}) cannot predict from features")
@@ -231,7 +235,6 @@ class NetworkDevice(Device):
         super().__init__(name, spaces, provenance, path)
         self.model = model
         self._predictor: Predictor | None = None
-        self._sources: list[Device] | None = None
 
     @classmethod
     def from_json(cls, d: Mapping, path: Path | None = None) -> NetworkDevice:
@@ -273,13 +276,8 @@ class NetworkDevice(Device):
         if self.model.get("kind") == "fewshot":
             from explorer.latency.fewshot import head_predict
 
-            if self._sources is None:
-                self._sources = [load_device(n) for n in self.model["sources"]]
-            S = (
-                np.column_stack([s.predict_features(X, space) for s in self._sources])
-                if self._sources
-                else None
-            )
+            sources = [load_device(n) for n in self.model["sources"]]  # cached by file mtime
+            S = np.column_stack([s.predict_features(X, space) for s in sources]) if sources else None
             return head_predict(self.model["head"], X, S)
         assert self._predictor is not None
         return self._predictor.predict(F.columns_for(X, space, self._predictor.n_features))

@@ -106,16 +106,21 @@ def group_oracle(y: np.ndarray, gid: np.ndarray, min_size: int = 3) -> dict:
     }
 
 
+def _group_deviations(log_y: np.ndarray, gid: np.ndarray) -> np.ndarray:
+    """Each value's deviation from the median of its group."""
+    r = log_y.copy()
+    for g in np.unique(gid):
+        sel = gid == g
+        r[sel] = log_y[sel] - np.median(log_y[sel])
+    return r
+
+
 def positional_r2(y: np.ndarray, gid: np.ndarray, X: np.ndarray, seed: int = 0) -> float:
     """Held-out R^2 of a ridge on `X` predicting log-latency's deviation from its group median.
 
     Near 0: within a group, nothing in `X` (e.g. which edge holds which op) explains latency.
     """
-    ly = np.log(np.asarray(y, dtype=np.float64))
-    r = ly.copy()
-    for g in np.unique(gid):
-        sel = gid == g
-        r[sel] = ly[sel] - np.median(ly[sel])
+    r = _group_deviations(np.log(np.asarray(y, dtype=np.float64)), gid)
     perm = np.random.default_rng(seed).permutation(len(r))
     a, b = perm[: len(r) // 2], perm[len(r) // 2 :]
     A = np.c_[X, np.ones(len(r))]
@@ -240,11 +245,7 @@ def nb201_grouping_ceiling(dataset, column: str, grouping: str, min_size: int = 
     g = group_oracle(np.where(connected, y, np.nan), gid, min_size)
     folded = float(np.mean(~connected[ok]))
     order = np.argsort(dataset.index[ok], kind="mergesort")
-    ly = np.log(y[ok])
-    r = ly.copy()
-    for k in np.unique(gid[ok]):
-        sel = gid[ok] == k
-        r[sel] = ly[sel] - np.median(ly[sel])
+    r = _group_deviations(np.log(y[ok]), gid[ok])
     pos = positional_r2(y[ok], gid[ok], dataset.X[ok, :30])
     out = {
         "method": f"replicate groups ({grouping})",
