@@ -64,34 +64,55 @@ def test_lr_schedule_warmup_then_cosine():
     assert all(a >= b for a, b in zip(lrs[10:], lrs[11:])) and lrs[-1] < 0.01
 
 
-def test_tiny_progressive_shrinking_improves_min_and_max(tiny_npz):
+@pytest.fixture
+def separable_npz(tmp_path) -> Path:
+    """48 noisy images whose class (0-2) is the brightest colour channel: learnable in a few steps."""
+    rng = np.random.default_rng(0)
+    y = np.arange(48) % 3
+    x = rng.integers(0, 96, size=(48, 32, 32, 3)).astype(np.uint8)
+    x[np.arange(48), :, :, y] += 128
+    p = tmp_path / "separable.npz"
+    np.savez(p, x_train=x, y_train=y, x_test=x, y_test=y)
+    return p
+
+
+def test_progressive_shrinking_lowers_the_loss_of_the_largest_and_smallest_subnets(separable_npz):
+    """Both ends of the space learn. Measured as cross-entropy on the fixed, un-augmented training set
+    of a separable task: it moves with every step (accuracy on a few dozen images does not), and with
+    seeds and one thread it falls from ~1.16 to ~0.77 for both subnets here, far past the 0.85 bound."""
+    from explorer.supernet import trainer as tr
+    from explorer.supernet.evaluate import subnet_loss
+
     args = _args(
-        tiny_npz,
+        separable_npz,
         phases=["teacher", "expand2"],
         epochs=None,
         batch_size=16,
-        subset=32,
+        subset=48,
         resolutions=[24],
         lr_scale=4.0,
-        eval_at_phase_end=True,
     )
-    args.epoch_scale = 1.0
     trainer = PSTrainer(args, None)
-    # scale the official shape down: teacher 10 epochs, expand2 5 epochs (2 steps per epoch)
-    trainer.args.epochs = None
-    from explorer.supernet import trainer as tr
+    net = trainer.net
 
+    def losses() -> dict:
+        mn, mx = net.min_config(), net.max_config()
+        mn["r"] = mx["r"] = 24
+        images = trainer.train_set
+        return {"max": subnet_loss(net, mx, images), "min": subnet_loss(net, mn, images)}
+
+    # the official phase shape scaled down (3 steps per epoch)
     orig = dict(tr.PHASES)
-    tr.PHASES["teacher"] = tr.Phase("teacher", 8, 0.05, 1, (7,), (6,), (4,), kd=False)
-    tr.PHASES["expand2"] = tr.Phase("expand2", 4, 7.5e-3, 4, None, None, None, sort_stage=1)
+    tr.PHASES["teacher"] = tr.Phase("teacher", 4, 0.05, 1, (7,), (6,), (4,), kd=False)
+    tr.PHASES["expand2"] = tr.Phase("expand2", 6, 0.03, 4, None, None, None, sort_stage=1)
     try:
-        before = trainer.eval_min_max()
-        result = trainer.run()
+        before = losses()
+        trainer.run()
     finally:
         tr.PHASES.update(orig)
-    after = result["metrics"][-1]
-    assert after["max_acc"] > before["max_acc"]
-    assert after["min_acc"] > before["min_acc"]
+    after = losses()
+    assert after["max"] < 0.85 * before["max"], (before, after)
+    assert after["min"] < 0.85 * before["min"], (before, after)
 
 
 def _cli_argv(out: Path, data: Path, jsonl: Path | None = None) -> list[str]:

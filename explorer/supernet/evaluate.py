@@ -43,6 +43,33 @@ def subnet_accuracy(
     return correct / len(val_set)
 
 
+@torch.no_grad()
+def subnet_loss(
+    supernet: OFAMobileNetV3,
+    config: dict,
+    images: ImageSet,
+    calib_batch: int = 200,
+) -> float:
+    """Mean cross-entropy of one subnet on every image of `images` (BN recalibrated on the same images).
+
+    A smooth, deterministic training signal: unlike top-1 accuracy on a handful of images, it moves
+    with every step of learning, so a test can ask that it falls by a clear margin.
+    """
+    saved = supernet.active_config()
+    net = extract_static(supernet, config)
+    supernet.set_active(saved)
+    dev = next(supernet.parameters()).device
+    r = int(config["r"])
+    idx = np.arange(len(images))
+    batches = [images.batch(idx[i : i + calib_batch], r) for i in range(0, len(idx), calib_batch)]
+    recalibrate_bn(net, (x for x, _ in batches))
+    net.eval()
+    total = 0.0
+    for x, y in batches:
+        total += float(torch.nn.functional.cross_entropy(net(x.to(dev)), y.to(dev), reduction="sum"))
+    return total / len(images)
+
+
 class SupernetAccuracy:
     """A batch accuracy callable for search: BN-recalibrated validation accuracy of each config."""
 
