@@ -273,9 +273,17 @@ def fmt_value(key: str, v: float | None) -> str:
 SUMMARY = (("params", "Params"), ("macs", "MACs"), ("zen", "Zen-Score"), ("gradsign", "GradSign"))
 
 
+def first_line(text: str, limit: int = 200) -> str:
+    """The first non-blank line of `text`, cut to `limit` characters (a banner stays one line)."""
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    return line if len(line) <= limit else line[: limit - 1] + "\u2026"
+
+
 class MetricsPanel(QWidget):
     """Params, MACs, proxies and the latency table. While a number is recomputed it shows
-    "computing…"; while the graph is invalid the last valid numbers stay, greyed."""
+    "computing…"; while the graph is invalid the last valid numbers stay, greyed. When the
+    computation fails (or its worker is lost) the numbers it did not deliver stay greyed too, with
+    the reason in a banner (details in its tooltip), until the next computation starts."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -324,6 +332,8 @@ class MetricsPanel(QWidget):
         self.last_result: dict | None = None
         self.computing: set[str] = set()
         self.stale = False
+        self.failure: str | None = None  # full text of the last failure, until the next start
+        self.failed_keys: set[str] = set()  # keys that failure left without a fresh value
         self.devices: list[str] = []
 
     # -- state changes from the controller ---------------------------------------------------
@@ -353,14 +363,25 @@ class MetricsPanel(QWidget):
         self.render()
 
     def start(self, keys: list[str]) -> None:
+        if self.failure is not None:
+            self.footer.setText("")
+            self.footer.setToolTip("")
+        self._clear_failure()
         self.stale = False
         self.banner.hide()
         self.computing = set(keys)
+        self.last_result = None  # belongs to the previous graph: never recorded for this one
         self.render()
+
+    def _clear_failure(self) -> None:
+        self.failure = None
+        self.failed_keys = set()
+        self.banner.setToolTip("")
 
     def put(self, key: str, entry: dict) -> None:
         self.values[key] = entry
         self.computing.discard(key)
+        self.failed_keys.discard(key)
         self.render()
 
     def finish(self, seconds: float | None = None) -> None:
@@ -370,8 +391,10 @@ class MetricsPanel(QWidget):
         self.render()
 
     def mark_invalid(self, report: Report) -> None:
+        self._clear_failure()
         self.stale = True
         self.computing.clear()
+        self.last_result = None
         n = len(report.issues)
         self.banner.setText(
             f"Graph invalid ({n} problem{'s' if n != 1 else ''}, see Errors): "
@@ -381,8 +404,24 @@ class MetricsPanel(QWidget):
         self.render()
 
     def mark_failed(self, message: str) -> None:
+        """The computation ended without its numbers: those it did not deliver are greyed (old
+        values) or say "failed"; the reason's first line is shown, the whole text in tooltips."""
+        full = message.strip() or "unknown error"
+        line = first_line(full)
+        self.failure = full
+        self.failed_keys = set(self.computing)
         self.computing.clear()
-        self.footer.setText("metrics failed: " + message)
+        self.last_result = None
+        old = any(k in self.values for k in self.failed_keys)
+        self.banner.setText(
+            f"Metrics failed: {line}\n"
+            + ("Greyed values are from an earlier graph. " if old else "")
+            + "Edit the graph or press F5 to retry."
+        )
+        self.banner.setToolTip(full)
+        self.banner.show()
+        self.footer.setText("metrics failed: " + line)
+        self.footer.setToolTip(full)
         self.render()
 
     # -- drawing -----------------------------------------------------------------------------
@@ -391,11 +430,18 @@ class MetricsPanel(QWidget):
         e = self.values.get(key)
         busy = key in self.computing
         if e is None:
+            if key in self.failed_keys:
+                return "failed", "metrics failed: " + first_line(self.failure or ""), GREY, False
             return ("computing\u2026" if busy else "\u2013"), "", GREY, busy
         text = fmt_value(key, e.get("value"))
         tip = e.get("reason", "") or e.get("method", "")
+        if key in ("zen", "gradsign") and e.get("method") and e.get("value") is not None:
+            tip = f"settings: {e['method']}"
         if busy:
             return f"{text}  (computing\u2026)", tip, GREY, True
+        if key in self.failed_keys:
+            why = "not recomputed, metrics failed: " + first_line(self.failure or "")
+            return text, why + ("\n" + tip if tip else ""), GREY, False
         if self.stale:
             return text, "last valid graph: " + tip, GREY, False
         if e.get("value") is None:
@@ -418,8 +464,6 @@ class MetricsPanel(QWidget):
         for r, (key, _) in enumerate(SUMMARY):
             text, tip, color, italic = self._cell(key)
             e = self.values.get(key) or {}
-            if key in ("zen", "gradsign") and e.get("method") and e.get("value") is not None:
-                tip = f"settings: {e['method']}"
             if e.get("value") is None and e.get("reason"):
                 text = f"n/a \u2013 {e['reason']}" if key not in self.computing else text
             self._set(self.summary, r, 1, text, tip or text, color, italic)
@@ -445,7 +489,7 @@ class MetricsPanel(QWidget):
             conf = (e.get("confidence") or "n/a") if e.get("value") is not None else (e.get("reason") or "")
             if e.get("value") is None and e:
                 conf = "n/a: " + conf
-            grey = GREY if (self.stale or key in self.computing) else None
+            grey = GREY if (self.stale or key in self.computing or key in self.failed_keys) else None
             self._set(self.latency, r, 2, method, method, grey, False)
             self._set(
                 self.latency,
