@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import QMimeData, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QDrag, QFont, QValidator
+from PySide6.QtGui import QBrush, QColor, QDrag, QFont, QPalette, QValidator
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -32,6 +32,7 @@ from ..arch.validate import Report
 from .scene import OP_MIME, GraphScene, category_color
 
 GREY = QColor("#8a8a8a")
+REFUSED_BG, REFUSED_FG = QColor("#ffcdd2"), QColor("#b71c1c")  # a field whose input was refused
 
 
 class PaletteTree(QTreeWidget):
@@ -273,17 +274,23 @@ class Inspector(QWidget):
         return (p.help + "\n" if p.help else "") + "allowed: " + allowed_text(p)
 
     def _mark(self, name: str, why: str | None) -> None:
-        """Show (or clear) a refusal on the field itself: red frame, the reason in its tooltip."""
+        """Show (or clear) a refusal on the field itself: tinted red, the reason in its tooltip (a
+        palette, not a style sheet, so spin arrows and combo buttons keep their native look)."""
         w, p = self.widgets.get(name), self._param(name)
         if w is None or p is None:
             return
         if why is None:
             self.refused.pop(name, None)
-            w.setStyleSheet("")
+            w.setPalette(QPalette())  # nothing set: inherit again
             w.setToolTip(self._tip(p))
         else:
             self.refused[name] = why
-            w.setStyleSheet("border: 2px solid #c62828; background: #ffebee;")
+            pal = w.palette()
+            for role in (QPalette.ColorRole.Base, QPalette.ColorRole.Button):
+                pal.setColor(role, REFUSED_BG)
+            pal.setColor(QPalette.ColorRole.Text, REFUSED_FG)
+            pal.setColor(QPalette.ColorRole.ButtonText, REFUSED_FG)
+            w.setPalette(pal)
             w.setToolTip(why + "\n" + self._tip(p))
 
     def _unmark_all(self) -> None:
