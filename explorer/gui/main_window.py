@@ -228,6 +228,7 @@ class MainWindow(QMainWindow):
         self.doc.undo.cleanChanged.connect(self._update_title)
         self.doc.pathChanged.connect(self._update_title)
         self.scene.status.connect(self.show_status)
+        self.inspector.status.connect(self.show_status)
         self.space_panel.status.connect(self.show_status)
         self.space_panel.graphRequested.connect(self.apply_space_graph)
         self.palette.addRequested.connect(self.add_from_palette)

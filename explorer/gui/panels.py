@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import QMimeData, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QDrag, QFont
+from PySide6.QtGui import QBrush, QColor, QDrag, QFont, QPalette, QValidator
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -32,6 +32,7 @@ from ..arch.validate import Report
 from .scene import OP_MIME, GraphScene, category_color
 
 GREY = QColor("#8a8a8a")
+REFUSED_BG, REFUSED_FG = QColor("#ffcdd2"), QColor("#b71c1c")  # a field whose input was refused
 
 
 class PaletteTree(QTreeWidget):
@@ -90,15 +91,87 @@ class PaletteTree(QTreeWidget):
         drag.exec(Qt.DropAction.CopyAction)
 
 
+def allowed_text(p) -> str:
+    """What a parameter accepts, for tooltips and refusals ("an integer from 1 to 65536")."""
+    if p.choices is not None:
+        return "one of " + ", ".join(str(c) for c in p.choices)
+    what = {int: "an integer", float: "a number", bool: "true or false"}.get(p.type, "text")
+    if p.min is not None and p.max is not None:
+        return f"{what} from {p.min:g} to {p.max:g}"
+    if p.min is not None:
+        return f"{what} of at least {p.min:g}"
+    if p.max is not None:
+        return f"{what} of at most {p.max:g}"
+    return what
+
+
+class _CommitCheck:
+    """For the inspector's spin boxes: Qt drops keystrokes its range rules out ("-5" became 5)
+    and, on Enter or leaving the field, silently keeps the old value for text it cannot take
+    ("0" below a minimum of 1). Here any text may be typed, and text Qt would not take is
+    announced through `refused` before Qt restores the old value."""
+
+    def validate(self, text: str, pos: int):
+        state, text, pos = self._qt_validate(text, pos)
+        if state == QValidator.State.Invalid:
+            state = QValidator.State.Intermediate
+        return state, text, pos
+
+    def _check_commit(self) -> None:
+        text = self.lineEdit().text()
+        if self._qt_validate(text, len(text))[0] != QValidator.State.Acceptable:
+            self.refused.emit(text)
+
+    def keyPressEvent(self, event) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self._check_commit()
+        super().keyPressEvent(event)
+
+    def focusOutEvent(self, event) -> None:
+        self._check_commit()
+        super().focusOutEvent(event)
+
+
+class IntSpin(_CommitCheck, QSpinBox):
+    refused = Signal(str)  # the committed text Qt could not take
+
+    def _qt_validate(self, text: str, pos: int):
+        return QSpinBox.validate(self, text, pos)
+
+    def number(self, text: str) -> int | None:
+        v, ok = self.locale().toInt(text.strip())
+        return v if ok else None
+
+
+class FloatSpin(_CommitCheck, QDoubleSpinBox):
+    refused = Signal(str)
+
+    def _qt_validate(self, text: str, pos: int):
+        return QDoubleSpinBox.validate(self, text, pos)
+
+    def number(self, text: str) -> float | None:
+        v, ok = self.locale().toDouble(text.strip())
+        if not ok:
+            try:
+                v = float(text.strip())  # "1e3" typed in a C-locale spelling
+            except ValueError:
+                return None
+        return v
+
+
 class Inspector(QWidget):
     """Widgets generated from the selected node's op schema; values are checked with the op's
-    `param_errors` before they reach the graph, and refused with a message."""
+    `param_errors` before they reach the graph, and refused with a message (the field marked,
+    the allowed values named), never clamped or dropped silently."""
+
+    status = Signal(str)  # refusals, for the status bar
 
     def __init__(self, scene: GraphScene, parent=None):
         super().__init__(parent)
         self.scene = scene
         self.node: str | None = None
         self.widgets: dict[str, QWidget] = {}
+        self.refused: dict[str, str] = {}  # field -> why its last input was refused (field marked)
         lay = QVBoxLayout(self)
         self.title = QLabel("Select a node")
         self.title.setWordWrap(True)
@@ -130,13 +203,15 @@ class Inspector(QWidget):
         if node is not None and node not in g:
             node = None
         same = node == self.node and node is not None
-        self.node = node
         if same:
             self._load_values()
             return
+        self.node = None  # a field committing while it is removed must not reach another node
         while self.form.rowCount():
             self.form.removeRow(0)
+        self.node = node
         self.widgets = {}
+        self.refused = {}
         self.message.setText("")
         if node is None:
             n = len(items)
@@ -155,7 +230,7 @@ class Inspector(QWidget):
             return
         for p in spec.params:
             w = self._widget_for(p)
-            w.setToolTip(p.help)
+            w.setToolTip(self._tip(p))
             self.widgets[p.name] = w
             self.form.addRow(p.name, w)
         self._load_values()
@@ -171,23 +246,56 @@ class Inspector(QWidget):
                 w.addItem(str(c), c)
             w.activated.connect(lambda i, n=name, w=w: self.apply(n, w.itemData(i)))
         elif p.type is int:
-            w = QSpinBox()
+            w = IntSpin()
             w.setRange(
                 int(p.min) if p.min is not None else -(2**31), int(p.max) if p.max is not None else 2**31 - 1
             )
             w.setKeyboardTracking(False)
             w.valueChanged.connect(lambda v, n=name: self.apply(n, int(v)))
+            w.refused.connect(lambda t, n=name: self.refuse(n, t))
         elif p.type is float:
-            w = QDoubleSpinBox()
+            w = FloatSpin()
             w.setDecimals(3)
             w.setRange(p.min if p.min is not None else -1e9, p.max if p.max is not None else 1e9)
             w.setSingleStep(0.1 if (p.max or 10) <= 1 else 0.5)
             w.setKeyboardTracking(False)
             w.valueChanged.connect(lambda v, n=name: self.apply(n, float(v)))
+            w.refused.connect(lambda t, n=name: self.refuse(n, t))
         else:
             w = QLineEdit()
             w.editingFinished.connect(lambda n=name, w=w: self.apply(n, w.text()))
         return w
+
+    def _param(self, name: str):
+        spec = OPS.get(self.scene.doc.graph.op(self.node)) if self.node is not None else None
+        return spec.schema.get(name) if spec else None
+
+    def _tip(self, p) -> str:
+        return (p.help + "\n" if p.help else "") + "allowed: " + allowed_text(p)
+
+    def _mark(self, name: str, why: str | None) -> None:
+        """Show (or clear) a refusal on the field itself: tinted red, the reason in its tooltip (a
+        palette, not a style sheet, so spin arrows and combo buttons keep their native look)."""
+        w, p = self.widgets.get(name), self._param(name)
+        if w is None or p is None:
+            return
+        if why is None:
+            self.refused.pop(name, None)
+            w.setPalette(QPalette())  # nothing set: inherit again
+            w.setToolTip(self._tip(p))
+        else:
+            self.refused[name] = why
+            pal = w.palette()
+            for role in (QPalette.ColorRole.Base, QPalette.ColorRole.Button):
+                pal.setColor(role, REFUSED_BG)
+            pal.setColor(QPalette.ColorRole.Text, REFUSED_FG)
+            pal.setColor(QPalette.ColorRole.ButtonText, REFUSED_FG)
+            w.setPalette(pal)
+            w.setToolTip(why + "\n" + self._tip(p))
+
+    def _unmark_all(self) -> None:
+        for name in list(self.refused):
+            self._mark(name, None)
 
     def _load_values(self) -> None:
         if self.node is None or self.node not in self.scene.doc.graph:
@@ -195,16 +303,42 @@ class Inspector(QWidget):
         params = self.scene.doc.graph.params(self.node)
         for name, w in self.widgets.items():
             v = params.get(name)
+            p = self._param(name)
+            bad = p.check(v) if p is not None else None  # a value set outside the inspector
             w.blockSignals(True)
             if isinstance(w, QCheckBox):
                 w.setChecked(bool(v))
             elif isinstance(w, QComboBox):
-                w.setCurrentIndex(max(0, w.findData(v)))
+                w.setCurrentIndex(w.findData(v))  # -1 (blank) rather than another choice
             elif isinstance(w, (QSpinBox, QDoubleSpinBox)):
-                w.setValue(v)
+                if bad is None:
+                    w.setValue(v)
+                else:
+                    w.lineEdit().setText(str(v))  # as held, not clamped into the range
             elif isinstance(w, QLineEdit):
                 w.setText(str(v))
             w.blockSignals(False)
+            if bad is not None:
+                self._mark(name, f"the graph holds {v!r}: {bad}")
+
+    def refuse(self, name: str, text: str) -> None:
+        """Typed text the field cannot take: say why and what is allowed; the graph is unchanged."""
+        w, p, node = self.widgets.get(name), self._param(name), self.node
+        if w is None or p is None or node is None:
+            return
+        shown = text.strip()
+        v = w.number(shown) if shown else None
+        if not shown:
+            why = f"{name} is empty"
+        elif v is None:
+            why = f"{name}={shown!r} is not {'an integer' if p.type is int else 'a number'}"
+        else:
+            why = p.check(v) or f"{name}={shown} has more than {w.decimals()} decimals"
+        kept = self.scene.doc.graph.params(node).get(name)
+        msg = f"Refused: {why}. Allowed: {allowed_text(p)}; kept {kept}."
+        self.message.setText(msg)
+        self._mark(name, msg)
+        self.status.emit(msg)
 
     def apply(self, name: str, value) -> bool:
         """Set one parameter through the undo stack; a value the op refuses is reported, not set."""
@@ -216,10 +350,14 @@ class Inspector(QWidget):
         new = {**g.params(node), name: value}
         errors = spec.param_errors(new) if spec else []
         if errors:
-            self.message.setText("Refused: " + "; ".join(errors))
+            msg = "Refused: " + "; ".join(errors)
+            self.message.setText(msg)
+            self._mark(name, msg)
+            self.status.emit(msg)
             self._load_values()
             return False
         self.message.setText("")
+        self._unmark_all()
         if g.params(node).get(name) == value:
             return True
         self.scene.doc.edit(f"Set {node}.{name} = {value}", lambda gr: gr.set_params(node, **{name: value}))
@@ -273,9 +411,17 @@ def fmt_value(key: str, v: float | None) -> str:
 SUMMARY = (("params", "Params"), ("macs", "MACs"), ("zen", "Zen-Score"), ("gradsign", "GradSign"))
 
 
+def first_line(text: str, limit: int = 200) -> str:
+    """The first non-blank line of `text`, cut to `limit` characters (a banner stays one line)."""
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    return line if len(line) <= limit else line[: limit - 1] + "\u2026"
+
+
 class MetricsPanel(QWidget):
     """Params, MACs, proxies and the latency table. While a number is recomputed it shows
-    "computing…"; while the graph is invalid the last valid numbers stay, greyed."""
+    "computing…"; while the graph is invalid the last valid numbers stay, greyed. When the
+    computation fails (or its worker is lost) the numbers it did not deliver stay greyed too, with
+    the reason in a banner (details in its tooltip), until the next computation starts."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -324,6 +470,8 @@ class MetricsPanel(QWidget):
         self.last_result: dict | None = None
         self.computing: set[str] = set()
         self.stale = False
+        self.failure: str | None = None  # full text of the last failure, until the next start
+        self.failed_keys: set[str] = set()  # keys that failure left without a fresh value
         self.devices: list[str] = []
 
     # -- state changes from the controller ---------------------------------------------------
@@ -353,14 +501,25 @@ class MetricsPanel(QWidget):
         self.render()
 
     def start(self, keys: list[str]) -> None:
+        if self.failure is not None:
+            self.footer.setText("")
+            self.footer.setToolTip("")
+        self._clear_failure()
         self.stale = False
         self.banner.hide()
         self.computing = set(keys)
+        self.last_result = None  # belongs to the previous graph: never recorded for this one
         self.render()
+
+    def _clear_failure(self) -> None:
+        self.failure = None
+        self.failed_keys = set()
+        self.banner.setToolTip("")
 
     def put(self, key: str, entry: dict) -> None:
         self.values[key] = entry
         self.computing.discard(key)
+        self.failed_keys.discard(key)
         self.render()
 
     def finish(self, seconds: float | None = None) -> None:
@@ -370,8 +529,10 @@ class MetricsPanel(QWidget):
         self.render()
 
     def mark_invalid(self, report: Report) -> None:
+        self._clear_failure()
         self.stale = True
         self.computing.clear()
+        self.last_result = None
         n = len(report.issues)
         self.banner.setText(
             f"Graph invalid ({n} problem{'s' if n != 1 else ''}, see Errors): "
@@ -381,8 +542,24 @@ class MetricsPanel(QWidget):
         self.render()
 
     def mark_failed(self, message: str) -> None:
+        """The computation ended without its numbers: those it did not deliver are greyed (old
+        values) or say "failed"; the reason's first line is shown, the whole text in tooltips."""
+        full = message.strip() or "unknown error"
+        line = first_line(full)
+        self.failure = full
+        self.failed_keys = set(self.computing)
         self.computing.clear()
-        self.footer.setText("metrics failed: " + message)
+        self.last_result = None
+        old = any(k in self.values for k in self.failed_keys)
+        self.banner.setText(
+            f"Metrics failed: {line}\n"
+            + ("Greyed values are from an earlier graph. " if old else "")
+            + "Edit the graph or press F5 to retry."
+        )
+        self.banner.setToolTip(full)
+        self.banner.show()
+        self.footer.setText("metrics failed: " + line)
+        self.footer.setToolTip(full)
         self.render()
 
     # -- drawing -----------------------------------------------------------------------------
@@ -391,11 +568,18 @@ class MetricsPanel(QWidget):
         e = self.values.get(key)
         busy = key in self.computing
         if e is None:
+            if key in self.failed_keys:
+                return "failed", "metrics failed: " + first_line(self.failure or ""), GREY, False
             return ("computing\u2026" if busy else "\u2013"), "", GREY, busy
         text = fmt_value(key, e.get("value"))
         tip = e.get("reason", "") or e.get("method", "")
+        if key in ("zen", "gradsign") and e.get("method") and e.get("value") is not None:
+            tip = f"settings: {e['method']}"
         if busy:
             return f"{text}  (computing\u2026)", tip, GREY, True
+        if key in self.failed_keys:
+            why = "not recomputed, metrics failed: " + first_line(self.failure or "")
+            return text, why + ("\n" + tip if tip else ""), GREY, False
         if self.stale:
             return text, "last valid graph: " + tip, GREY, False
         if e.get("value") is None:
@@ -418,8 +602,6 @@ class MetricsPanel(QWidget):
         for r, (key, _) in enumerate(SUMMARY):
             text, tip, color, italic = self._cell(key)
             e = self.values.get(key) or {}
-            if key in ("zen", "gradsign") and e.get("method") and e.get("value") is not None:
-                tip = f"settings: {e['method']}"
             if e.get("value") is None and e.get("reason"):
                 text = f"n/a \u2013 {e['reason']}" if key not in self.computing else text
             self._set(self.summary, r, 1, text, tip or text, color, italic)
@@ -445,7 +627,7 @@ class MetricsPanel(QWidget):
             conf = (e.get("confidence") or "n/a") if e.get("value") is not None else (e.get("reason") or "")
             if e.get("value") is None and e:
                 conf = "n/a: " + conf
-            grey = GREY if (self.stale or key in self.computing) else None
+            grey = GREY if (self.stale or key in self.computing or key in self.failed_keys) else None
             self._set(self.latency, r, 2, method, method, grey, False)
             self._set(
                 self.latency,
