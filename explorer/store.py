@@ -205,8 +205,29 @@ def inspect_project(path: str | Path) -> tuple[int, bool]:
     """(schema version, in WAL mode) of an existing project file, read without writing to it.
 
     Raises StoreError for an empty, unreadable, non-SQLite or foreign file and a newer schema, and
-    ProjectDamagedError when `PRAGMA quick_check` finds damaged pages."""
+    ProjectDamagedError when `PRAGMA quick_check` finds damaged pages. An `immutable` read takes
+    no locks, so it is trusted only if the file did not change meanwhile (another process opening
+    it, a checkpoint at its close): otherwise it looks again, then with a live WAL and locks."""
     path = Path(path)
+    for _ in range(3):
+        before = _snapshot(path)
+        try:
+            return _inspect_once(path)
+        except StoreError:
+            if _snapshot(path) == before:
+                raise
+    return _inspect_once(path)
+
+
+def _snapshot(path: Path) -> tuple:
+    try:
+        st = path.stat()
+    except OSError:
+        return ()
+    return st.st_mtime_ns, st.st_size, Path(f"{path}-wal").exists()
+
+
+def _inspect_once(path: Path) -> tuple[int, bool]:
     try:
         size = path.stat().st_size
         head = _header(path)
