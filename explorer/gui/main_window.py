@@ -631,7 +631,11 @@ class MainWindow(QMainWindow):
             )
             if not damaged:
                 return None
-        dst = recovered_path(damaged)
+        try:
+            dst = recovered_path(damaged)
+        except ExplorerError as e:
+            self._project_message(str(e), title="Open a recovered copy")
+            return None
         self.statusBar().showMessage(f"recovering {Path(damaged).name} into {dst.name}…")
         task = run_task(lambda progress, stop: recover_project(damaged, dst), self)
         task.finished.connect(self._recovered)
@@ -653,18 +657,24 @@ class MainWindow(QMainWindow):
         self.project_box = box
         box.open()
 
-    def save_project_as(self, path: str) -> None:
-        """The project is saved continuously; Save As copies it and continues in the copy."""
-        from .project_writes import GUI_LOCK_WAIT_S
+    def save_project_as(self, path: str):
+        """The project is saved continuously; Save As copies it (on the writer's thread, after the
+        writes queued before it) and continues in the copy. Returns the WriteItem."""
 
-        self.pdocks.writes.flush(GUI_LOCK_WAIT_S)  # the copy holds what is queued (unless held)
-        try:
-            copy = self.project.save_as(path)
-        except (ExplorerError, OSError) as e:
-            QMessageBox.warning(self, "Save project as", str(e))
-            return
-        copy.close()
-        self.open_project(path)
+        def copy(project=self.project) -> str | None:
+            try:
+                project.save_as(path).close()
+            except (ExplorerError, OSError) as e:
+                return str(e)  # said below; a failed copy must not hold the queue
+            return None
+
+        def copied(error: str | None) -> None:
+            if error:
+                self._project_message(error, title="Save project as")
+            else:
+                self.open_project(path)
+
+        return self.pdocks.writes.submit(copy, label=f"save the project as {path}", on_done=copied)
 
     def keep_candidate(self):
         """Store the current graph (and its last live metrics) as a project candidate, through the

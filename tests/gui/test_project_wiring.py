@@ -47,7 +47,7 @@ def test_save_project_as_copies_and_switches(qtbot, make_window, tmp_path):
     win = make_window(sp.encode(sp.sample(4)), wait=True)
     win.open_project(str(tmp_path / "a.nasx"))
     item = win.keep_candidate()
-    win.save_project_as(str(tmp_path / "b.nasx"))  # waits for the queued keep: the copy holds it
+    written(qtbot, win.pdocks.writes, win.save_project_as(str(tmp_path / "b.nasx")))  # after the keep
     cid = item.result
     assert str(win.project.path).endswith("b.nasx")
     assert Project(tmp_path / "b.nasx").candidate(cid).graph == win.doc.graph
