@@ -181,7 +181,8 @@ def _header(path: Path) -> bytes:
 
 def _table_columns(conn: sqlite3.Connection) -> dict[str, set[str]]:
     names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-    return {n: {r[1] for r in conn.execute(f'PRAGMA table_info("{n}")')} for n in names}
+    quoted = {n: n.replace('"', '""') for n in names}
+    return {n: {r[1] for r in conn.execute(f'PRAGMA table_info("{quoted[n]}")')} for n in names}
 
 
 def _recognise(path: Path, conn: sqlite3.Connection, app_id: int) -> int:
@@ -195,7 +196,7 @@ def _recognise(path: Path, conn: sqlite3.Connection, app_id: int) -> int:
                 if tables
                 else "no tables"
             )
-            raise StoreError(f"{path}: not a NAS Explorer project (an SQLite database with {what})")
+            raise StoreError(f"{path}: not a NAS Explorer project (an SQLite database with {_cap(what)})")
     if version > SCHEMA_VERSION:
         raise StoreError(f"{path}: project schema v{version} is newer than this app (v{SCHEMA_VERSION})")
     return version

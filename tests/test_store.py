@@ -271,6 +271,7 @@ def test_a_foreign_sqlite_file_is_refused_and_left_byte_identical(tmp_path, jour
     c = sqlite3.connect(path)
     c.execute(f"PRAGMA journal_mode={journal}")
     c.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)")
+    c.execute('CREATE TABLE "odd ""name""\nwith a newline" (x)')  # names come from the file: quoted, one line
     c.execute("INSERT INTO notes (text) VALUES ('keep me')")
     c.commit()
     c.close()
