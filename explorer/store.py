@@ -6,28 +6,76 @@ and device-file version, accuracy estimates), background jobs with their logs, a
 Every write commits at once, so a killed app loses at most the edit in flight; each thread gets
 its own connection, so worker threads can record results concurrently. Plain tables and JSON
 text columns: any SQLite tool (Datasette, sqlite3) can browse it.
+
+Opening never writes to a file it has not recognised: an existing file is first read through a
+read-only connection (header, application id, tables, schema version, `PRAGMA quick_check`), so a
+foreign SQLite file, a newer project or a damaged one is refused unchanged. A new project is built
+in a hidden file beside it and hard-linked into place, so other processes see either no file or a
+complete project; older projects are migrated inside one write transaction that re-reads the
+schema version. A write that meets another program's write lock waits `timeout` seconds and then
+raises `ProjectLockedError`; every other SQLite failure becomes a `StoreError` naming the file.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import os
+import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlite_utils
 
-from .arch import ArchGraph, from_json, to_json
 from .errors import ExplorerError
 
+if TYPE_CHECKING:  # the architecture package pulls in torch: import it only where a graph is used
+    from .arch import ArchGraph
+
 SCHEMA_VERSION = 2
+APP_ID = 0x4E415358  # "NASX" in the header's application_id: this file is a NAS Explorer project
+DEFAULT_TIMEOUT_S = 30.0
+_READ_TIMEOUT_S = 5.0
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_TABLES = ("candidates", "metrics", "jobs", "job_logs", "checkpoints", "settings")
 
 
 class StoreError(ExplorerError):
-    """The project file cannot be opened or is from a newer app."""
+    """The project file cannot be opened or written, or is from a newer app."""
+
+
+class ProjectLockedError(StoreError):
+    """Another program holds the project's write lock for longer than we were willing to wait."""
+
+    def __init__(self, path: str | Path, waited_s: float):
+        self.path, self.waited_s = Path(path), waited_s
+        super().__init__(
+            f"project {path} is locked by another program (another window, a job or an SQLite tool "
+            f"is writing to it; waited {waited_s:g} s); try again"
+        )
+
+
+class ProjectDamagedError(StoreError):
+    """Pages of the project file do not read back: it is left as it is; `recover_project` copies
+    the rows that still read into a new file."""
+
+    def __init__(self, path: str | Path, detail: str):
+        self.path, self.detail = Path(path), _cap(detail)
+        super().__init__(
+            f"project {path} is damaged ({self.detail}); it was left unchanged: open a recovered copy "
+            "(the rows that still read) instead"
+        )
+
+
+def _cap(text: str, n: int = 120) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 def _now() -> float:
@@ -113,6 +161,123 @@ def _migrate_2(db: sqlite_utils.Database) -> None:
 MIGRATIONS = {1: _migrate_1, 2: _migrate_2}
 
 
+# -- looking at a file without writing to it ------------------------------------------------------
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    """A connection that cannot change the file or leave files beside it: `immutable` when no WAL
+    file exists (a read-only WAL connection would create -wal/-shm), `mode=ro` otherwise (a live
+    WAL belongs to the file's state, and its readers take the normal locks)."""
+    wal_mode = _header(path)[18] == 2
+    live_wal = Path(f"{path}-wal").exists()
+    query = "immutable=1" if wal_mode and not live_wal else "mode=ro"
+    return sqlite3.connect(
+        f"{path.resolve().as_uri()}?{query}", uri=True, isolation_level=None, timeout=_READ_TIMEOUT_S
+    )
+
+
+def _header(path: Path) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(100)
+
+
+def _table_columns(conn: sqlite3.Connection) -> dict[str, set[str]]:
+    names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    quoted = {n: n.replace('"', '""') for n in names}
+    return {n: {r[1] for r in conn.execute(f'PRAGMA table_info("{quoted[n]}")')} for n in names}
+
+
+def _recognise(path: Path, conn: sqlite3.Connection, app_id: int) -> int:
+    """The schema version of a file that is one of ours; StoreError for anything else."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if app_id != APP_ID:  # projects written before the application id was set: known by their tables
+        tables = _table_columns(conn)
+        if not {"id", "arch"} <= tables.get("candidates", set()):
+            what = (
+                f"tables {', '.join(sorted(tables)[:6])}{', …' if len(tables) > 6 else ''}"
+                if tables
+                else "no tables"
+            )
+            raise StoreError(f"{path}: not a NAS Explorer project (an SQLite database with {_cap(what)})")
+    if version > SCHEMA_VERSION:
+        raise StoreError(f"{path}: project schema v{version} is newer than this app (v{SCHEMA_VERSION})")
+    return version
+
+
+def inspect_project(path: str | Path) -> tuple[int, bool]:
+    """(schema version, in WAL mode) of an existing project file, read without writing to it.
+
+    Raises StoreError for an empty, unreadable, non-SQLite or foreign file and a newer schema, and
+    ProjectDamagedError when `PRAGMA quick_check` finds damaged pages. An `immutable` read takes
+    no locks, so it is trusted only if the file did not change meanwhile (another process opening
+    it, a checkpoint at its close): otherwise it looks again, then with a live WAL and locks."""
+    path = Path(path)
+    for _ in range(3):
+        before = _snapshot(path)
+        try:
+            return _inspect_once(path)
+        except StoreError:
+            if _snapshot(path) == before:
+                raise
+    return _inspect_once(path)
+
+
+def _snapshot(path: Path) -> tuple:
+    try:
+        st = path.stat()
+    except OSError:
+        return ()
+    return st.st_mtime_ns, st.st_size, Path(f"{path}-wal").exists()
+
+
+def _inspect_once(path: Path) -> tuple[int, bool]:
+    try:
+        size = path.stat().st_size
+        head = _header(path)
+    except IsADirectoryError:
+        raise StoreError(f"{path}: a folder, not a NAS Explorer project") from None
+    except OSError as e:
+        raise StoreError(f"{path}: cannot read it ({e.strerror or e})") from None
+    if size == 0:
+        raise StoreError(f"{path}: an empty file, not a NAS Explorer project")
+    if len(head) < 100 or not head.startswith(_SQLITE_MAGIC):
+        raise StoreError(f"{path}: not a NAS Explorer project (not an SQLite database)")
+    app_id = int.from_bytes(head[68:72], "big")
+    if app_id not in (0, APP_ID):
+        raise StoreError(
+            f"{path}: not a NAS Explorer project (an SQLite database of another program, "
+            f"application id {app_id:#010x})"
+        )
+    try:
+        conn = _connect_readonly(path)
+    except sqlite3.Error as e:
+        raise StoreError(f"{path}: cannot read it ({e})") from e
+    try:
+        version = _recognise(path, conn, app_id)
+        problems = [r[0] for r in conn.execute("PRAGMA quick_check(3)")]
+    except sqlite3.DatabaseError as e:
+        if isinstance(e, sqlite3.OperationalError) and "locked" in str(e).lower():
+            raise ProjectLockedError(path, _READ_TIMEOUT_S) from e
+        raise ProjectDamagedError(path, str(e)) from e
+    finally:
+        conn.close()
+    if problems != ["ok"]:
+        lines = [ln for p in problems for ln in p.splitlines() if ln.strip() and not ln.startswith("***")]
+        raise ProjectDamagedError(path, lines[0] if lines else "quick_check failed")
+    return version, head[18] == 2
+
+
+def _guarded(method):
+    """Turn any SQLite failure of a Project method into our own error naming the file."""
+
+    @functools.wraps(method)
+    def wrapper(self: Project, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as e:
+            raise self._error(e) from e
+
+    return wrapper
+
+
 @dataclass
 class Candidate:
     id: int
@@ -129,43 +294,139 @@ class Candidate:
 
     @property
     def graph(self) -> ArchGraph:
+        from .arch import from_json
+
         return from_json(self.arch_json)
 
 
 class Project:
-    """A project file. Open it from any thread; each thread uses its own SQLite connection."""
+    """A project file. Open it from any thread; each thread uses its own SQLite connection.
 
-    def __init__(self, path: str | Path):
+    `timeout`: how long a write waits for another program's write lock before it raises
+    ProjectLockedError (the GUI uses a short one and retries on the user's word)."""
+
+    def __init__(self, path: str | Path, *, timeout: float = DEFAULT_TIMEOUT_S):
         self.path = Path(path)
+        self.timeout = float(timeout)
         self._local = threading.local()
         self._lock = threading.Lock()
+        if not self.path.exists():
+            self._create()
+        if self.path.exists():
+            version, wal = inspect_project(self.path)
+        else:  # the folder takes no hard links: build the project in place
+            version, wal = 0, False
         try:
             db = self.db
-            db.execute("PRAGMA journal_mode=WAL")
-            self._upgrade(db)
-        except sqlite3.DatabaseError as e:
-            raise StoreError(f"{self.path}: not a NAS Explorer project ({e})") from None
+            if not wal:
+                db.execute("PRAGMA journal_mode=WAL")
+            if version < SCHEMA_VERSION:
+                self._upgrade(db)
+        except sqlite3.Error as e:
+            self.close()
+            raise self._error(e) from e
+        except BaseException:
+            self.close()
+            raise
+
+    def _create(self) -> None:
+        """Build a complete new project in a hidden file and hard-link it into place: a concurrent
+        opener sees no file or a whole project, never a half-made one; the loser of a race opens
+        the winner's file. Where hard links are refused, the caller builds it in place."""
+        parent = self.path.parent
+        if not parent.is_dir():
+            raise StoreError(f"cannot create project {self.path}: no folder {parent}")
+        tmp = parent / f".{self.path.name}.{secrets.token_hex(6)}.new"
+        try:
+            conn = sqlite3.connect(str(tmp), isolation_level=None)
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                db = sqlite_utils.Database(conn)
+                for v in range(1, SCHEMA_VERSION + 1):
+                    MIGRATIONS[v](db)
+                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                conn.execute(f"PRAGMA application_id={APP_ID}")
+                conn.execute("COMMIT")
+                conn.execute("PRAGMA journal_mode=WAL")
+            finally:
+                conn.close()
+            try:
+                os.link(tmp, self.path)
+            except FileExistsError:
+                pass  # another process created it first: open theirs
+            except OSError:
+                pass  # no hard links here (FAT, some network shares): built in place by the caller
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot create project {self.path} ({e})") from e
+        except OSError as e:
+            raise StoreError(f"cannot create project {self.path} ({e.strerror or e})") from e
+        finally:
+            for p in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm"), Path(f"{tmp}-journal")):
+                p.unlink(missing_ok=True)
 
     # -- connection per thread ------------------------------------------------------------------
     @property
     def db(self) -> sqlite_utils.Database:
+        """This thread's raw sqlite-utils handle (its errors are raw sqlite3 ones: prefer methods)."""
         db = getattr(self._local, "db", None)
         if db is None:
             conn = sqlite3.connect(
-                str(self.path), timeout=30.0, check_same_thread=False, isolation_level=None
+                str(self.path), timeout=self.timeout, check_same_thread=False, isolation_level=None
             )
-            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
             conn.execute("PRAGMA foreign_keys=ON")
             db = sqlite_utils.Database(conn)
             self._local.db = db
         return db
 
     def close(self) -> None:
+        """Close this thread's connection (a later call reconnects)."""
         db = getattr(self._local, "db", None)
         if db is not None:
             db.conn.close()
             self._local.db = None
 
+    def _error(self, e: sqlite3.Error) -> StoreError:
+        msg = str(e) or e.__class__.__name__
+        low = msg.lower()
+        if "locked" in low or "busy" in low:
+            return ProjectLockedError(self.path, self.timeout)
+        if "malformed" in low or "not a database" in low or "corrupt" in low:
+            return ProjectDamagedError(self.path, msg)
+        if "readonly" in low or "read-only" in low:
+            return StoreError(f"project {self.path} cannot be written ({_cap(msg)})")
+        return StoreError(f"project {self.path}: {_cap(msg)}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite_utils.Database]:
+        """Group writes: all of them land or none (a retried group never lands twice). Takes the
+        write lock at once (BEGIN IMMEDIATE, waiting up to `timeout`); nested use joins the outer."""
+        try:
+            db = self.db
+        except sqlite3.Error as e:
+            raise self._error(e) from e
+        conn = db.conn
+        if conn.in_transaction:
+            yield db
+            return
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as e:
+            raise self._error(e) from e
+        try:
+            yield db
+            conn.execute("COMMIT")
+        except BaseException as e:
+            if conn.in_transaction:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass  # the failure already ended the transaction
+            if isinstance(e, sqlite3.Error):
+                raise self._error(e) from e
+            raise
+
+    @_guarded
     def save_as(self, path: str | Path) -> Project:
         """Copy the whole project (consistent snapshot via SQLite's backup API) and open the copy."""
         dst = sqlite3.connect(str(path))
@@ -173,29 +434,30 @@ class Project:
             self.db.conn.backup(dst)
         finally:
             dst.close()
-        return Project(path)
+        return Project(path, timeout=self.timeout)
 
+    @_guarded
     def schema_version(self) -> int:
         return self.db.execute("PRAGMA user_version").fetchone()[0]
 
     def _upgrade(self, db: sqlite_utils.Database) -> None:
-        with self._lock:
+        """Migrate under the write lock, re-reading the version inside the transaction: of several
+        processes opening one old project at once, the first migrates and the others find it done."""
+        with self._lock, self.transaction():
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise StoreError(
                     f"{self.path}: project schema v{version} is newer than this app (v{SCHEMA_VERSION})"
                 )
+            if version == SCHEMA_VERSION:
+                return
             for v in range(version + 1, SCHEMA_VERSION + 1):
-                db.execute("BEGIN IMMEDIATE")
-                try:
-                    MIGRATIONS[v](db)
-                    db.execute(f"PRAGMA user_version={v}")
-                    db.execute("COMMIT")
-                except BaseException:
-                    db.execute("ROLLBACK")
-                    raise
+                MIGRATIONS[v](db)
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            db.execute(f"PRAGMA application_id={APP_ID}")
 
     # -- candidates -----------------------------------------------------------------------------
+    @_guarded
     def add_candidate(
         self,
         graph: ArchGraph,
@@ -205,6 +467,8 @@ class Project:
         parent_id: int | None = None,
         weights_path: str | None = None,
     ) -> int:
+        from .arch import to_json
+
         now = _now()
         row = {
             "name": name or graph.name or "candidate",
@@ -218,25 +482,33 @@ class Project:
             "created": now,
             "modified": now,
         }
-        return self.db["candidates"].insert(row).last_pk
+        with self.transaction() as db:
+            return db["candidates"].insert(row).last_pk
 
+    @_guarded
     def update_candidate(self, cid: int, graph: ArchGraph | None = None, **fields) -> None:
         upd = dict(fields)
         if "tags" in upd and not isinstance(upd["tags"], str):
             upd["tags"] = ",".join(upd["tags"])
         if graph is not None:
+            from .arch import to_json
+
             upd["arch"] = to_json(graph, indent=None)
             upd["space"] = graph.meta.get("space")
             upd["config"] = (
                 json.dumps(graph.meta.get("config")) if graph.meta.get("config") is not None else None
             )
         upd["modified"] = _now()
-        self.db["candidates"].update(cid, upd)
+        with self.transaction() as db:
+            db["candidates"].update(cid, upd)
 
+    @_guarded
     def delete_candidate(self, cid: int) -> None:
-        self.db.execute("DELETE FROM metrics WHERE candidate_id = ?", [cid])
-        self.db["candidates"].delete(cid)
+        with self.transaction() as db:
+            db.execute("DELETE FROM metrics WHERE candidate_id = ?", [cid])
+            db["candidates"].delete(cid)
 
+    @_guarded
     def candidate(self, cid: int) -> Candidate:
         try:
             return self._candidate(self.db["candidates"].get(cid))
@@ -259,6 +531,7 @@ class Project:
             modified=r["modified"],
         )
 
+    @_guarded
     def candidates(self, text: str | None = None, space: str | None = None) -> list[Candidate]:
         where, args = [], []
         if text:
@@ -270,10 +543,25 @@ class Project:
         rows = self.db["candidates"].rows_where(" AND ".join(where) or None, args, order_by="id")
         return [self._candidate(r) for r in rows]
 
+    @_guarded
     def count_candidates(self) -> int:
         return self.db["candidates"].count
 
+    @_guarded
+    def candidate_rows(self) -> list[tuple]:
+        """(id, name, space, tags) of every candidate, by id: what a table shows, without reading
+        10,000 architecture JSONs."""
+        return self.db.execute("SELECT id, name, space, tags FROM candidates ORDER BY id").fetchall()
+
+    @_guarded
+    def metric_rows(self) -> list[tuple]:
+        """(candidate id, "kind:name", value) of every metric row in insertion order (the latest wins)."""
+        return self.db.execute(
+            "SELECT candidate_id, kind || ':' || name, value FROM metrics ORDER BY id"
+        ).fetchall()
+
     # -- metrics --------------------------------------------------------------------------------
+    @_guarded
     def record_metric(
         self,
         cid: int,
@@ -299,33 +587,28 @@ class Project:
             "device_version": device_version,
             "created": _now(),
         }
-        db = self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self.transaction() as db:
             if replace:
                 db.execute(
                     "DELETE FROM metrics WHERE candidate_id = ? AND kind = ? AND name = ?", [cid, kind, name]
                 )
             db["metrics"].insert(row)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
 
+    @_guarded
     def metrics(self, cid: int) -> list[dict]:
         rows = self.db["metrics"].rows_where("candidate_id = ?", [cid], order_by="id")
         return [dict(r, settings=json.loads(r["settings"] or "{}")) for r in rows]
 
+    @_guarded
     def metric_table(self) -> dict[int, dict[str, float | None]]:
         """{candidate id: {"kind:name": latest value}} for tables and plots."""
         out: dict[int, dict[str, float | None]] = {}
-        for r in self.db.execute(
-            "SELECT candidate_id, kind, name, value FROM metrics ORDER BY id"
-        ).fetchall():
-            out.setdefault(r[0], {})[f"{r[1]}:{r[2]}"] = r[3]
+        for cid, key, value in self.metric_rows():
+            out.setdefault(cid, {})[key] = value
         return out
 
     # -- jobs -----------------------------------------------------------------------------------
+    @_guarded
     def add_job(self, kind: str, params: dict, run_dir: str | None = None) -> int:
         row = {
             "kind": kind,
@@ -335,14 +618,18 @@ class Project:
             "run_dir": run_dir,
             "created": _now(),
         }
-        return self.db["jobs"].insert(row).last_pk
+        with self.transaction() as db:
+            return db["jobs"].insert(row).last_pk
 
+    @_guarded
     def update_job(self, jid: int, **fields) -> None:
         for key in ("params", "progress", "result"):
             if key in fields and not isinstance(fields[key], str):
                 fields[key] = json.dumps(fields[key])
-        self.db["jobs"].update(jid, fields)
+        with self.transaction() as db:
+            db["jobs"].update(jid, fields)
 
+    @_guarded
     def job(self, jid: int) -> dict:
         try:
             r = self.db["jobs"].get(jid)
@@ -357,18 +644,23 @@ class Project:
             out[key] = json.loads(r[key]) if r[key] else None
         return out
 
+    @_guarded
     def jobs(self, status: str | None = None) -> list[dict]:
         where = "status = ?" if status else None
         return [
             self._job(r) for r in self.db["jobs"].rows_where(where, [status] if status else [], order_by="id")
         ]
 
+    @_guarded
     def log(self, jid: int, line: str) -> None:
-        self.db["job_logs"].insert({"job_id": jid, "ts": _now(), "line": line})
+        with self.transaction() as db:
+            db["job_logs"].insert({"job_id": jid, "ts": _now(), "line": line})
 
+    @_guarded
     def logs(self, jid: int) -> list[str]:
         return [r["line"] for r in self.db["job_logs"].rows_where("job_id = ?", [jid], order_by="id")]
 
+    @_guarded
     def add_checkpoint(self, path: str, *, job_id=None, candidate_id=None, phase="", step=0) -> int:
         row = {
             "job_id": job_id,
@@ -378,8 +670,10 @@ class Project:
             "step": step,
             "created": _now(),
         }
-        return self.db["checkpoints"].insert(row).last_pk
+        with self.transaction() as db:
+            return db["checkpoints"].insert(row).last_pk
 
+    @_guarded
     def checkpoints(self, job_id: int | None = None) -> list[dict]:
         where = "job_id = ?" if job_id is not None else None
         return list(
@@ -387,11 +681,174 @@ class Project:
         )
 
     # -- settings -------------------------------------------------------------------------------
+    @_guarded
     def set_setting(self, key: str, value) -> None:
-        self.db["settings"].upsert({"key": key, "value": json.dumps(value)}, pk="key")
+        with self.transaction() as db:
+            db["settings"].upsert({"key": key, "value": json.dumps(value)}, pk="key")
 
+    @_guarded
     def setting(self, key: str, default=None):
         try:
             return json.loads(self.db["settings"].get(key)["value"])
         except sqlite_utils.db.NotFoundError:
             return default
+
+
+# -- recovering a damaged project ------------------------------------------------------------------
+@dataclass
+class RecoveryReport:
+    """What `recover_project` copied: rows per table, and the id ranges that no longer read."""
+
+    source: Path
+    copy: Path
+    rows: dict[str, int] = field(default_factory=dict)
+    unreadable: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    orphans: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        got = ", ".join(f"{n} {t}" for t, n in self.rows.items() if n or t == "candidates")
+        text = f"recovered {got} from {self.source.name} into {self.copy.name}"
+        lost = [
+            f"{t} ids " + ", ".join(f"{a}-{b}" if b > a else f"{a}" for a, b in ranges[:4])
+            for t, ranges in self.unreadable.items()
+            if ranges
+        ]
+        if lost:
+            text += "; unreadable: " + "; ".join(lost)
+        dropped = [f"{n} {t} of lost rows" for t, n in self.orphans.items() if n]
+        if dropped:
+            text += "; dropped " + ", ".join(dropped)
+        return text
+
+
+_MAX_ROWID = 2**63 - 1
+
+
+def _salvage(conn: sqlite3.Connection, table: str, cols: list[str]) -> tuple[list[tuple], list]:
+    """Every row of `table` that still reads, by rowid: in chunks while pages read, one row at a
+    time near damage, and past a page that does not read at all by finding the first rowid whose
+    b-tree seek succeeds (doubling, then bisecting). Returns (rows, unreadable rowid ranges)."""
+    sel = ", ".join(f'"{c}"' for c in cols)
+    chunk_sql = f'SELECT rowid, {sel} FROM "{table}" WHERE rowid >= ? ORDER BY rowid LIMIT 256'
+    next_sql = f'SELECT rowid FROM "{table}" WHERE rowid >= ? ORDER BY rowid LIMIT 1'
+    one_sql = f'SELECT rowid, {sel} FROM "{table}" WHERE rowid = ?'
+
+    def seeks(start: int) -> bool:
+        try:
+            conn.execute(next_sql, (start,)).fetchone()
+            return True
+        except sqlite3.DatabaseError:
+            return False
+
+    rows: list[tuple] = []
+    lost: list[tuple[int, int]] = []
+    start = -_MAX_ROWID
+    for _ in range(1_000_000):  # every pass moves `start` forward; the bound guards a corrupt b-tree
+        try:
+            chunk = conn.execute(chunk_sql, (start,)).fetchall()
+        except sqlite3.DatabaseError:
+            chunk = None
+        if chunk is not None:
+            if not chunk:
+                break
+            rows += chunk
+            start = max(start, chunk[-1][0]) + 1
+            continue
+        try:
+            nxt = conn.execute(next_sql, (start,)).fetchone()
+        except sqlite3.DatabaseError:  # the page holding the next rowid does not read
+            step = 1
+            while start + step <= _MAX_ROWID and not seeks(start + step):
+                step *= 2
+            if start + step > _MAX_ROWID:
+                lost.append((start, _MAX_ROWID))
+                break
+            lo, hi = start + step // 2, start + step  # seek fails at lo (or lo is start), works at hi
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                lo, hi = (lo, mid) if seeks(mid) else (mid, hi)
+            lost.append((max(start, 1), hi - 1))
+            start = hi
+            continue
+        if nxt is None:
+            break
+        rid = max(nxt[0], start)
+        try:
+            row = conn.execute(one_sql, (rid,)).fetchone()
+            if row is not None:
+                rows.append(row)
+        except sqlite3.DatabaseError:
+            lost.append((rid, rid))
+        start = rid + 1
+    return rows, lost
+
+
+def recovered_path(src: str | Path) -> Path:
+    """A free name beside `src` for its recovered copy: x.recovered.nasx, x.recovered-2.nasx, ..."""
+    src = Path(src)
+    for k in range(1, 10_000):
+        p = src.with_name(f"{src.stem}.recovered{'' if k == 1 else f'-{k}'}{src.suffix or '.nasx'}")
+        if not p.exists():
+            return p
+    raise StoreError(f"no free name for a recovered copy of {src}")
+
+
+def recover_project(src: str | Path, dst: str | Path) -> RecoveryReport:
+    """Copy the rows of a (damaged) project that still read into a new project `dst`, reading
+    `src` through a read-only connection (it is never written). Ids are kept, so metrics, logs and
+    lineage still point at their rows; metrics and logs of rows that were lost are dropped."""
+    src, dst = Path(src), Path(dst)
+    if dst.exists():
+        raise StoreError(f"cannot recover into {dst}: the file exists")
+    try:
+        head = _header(src)
+    except OSError as e:
+        raise StoreError(f"{src}: cannot read it ({e.strerror or e})") from None
+    if not head.startswith(_SQLITE_MAGIC):
+        raise StoreError(f"{src}: not an SQLite database, nothing to recover")
+    app_id = int.from_bytes(head[68:72], "big")
+    if app_id not in (0, APP_ID):
+        raise StoreError(f"{src}: not a NAS Explorer project (application id {app_id:#010x})")
+    try:
+        conn = _connect_readonly(src)
+    except sqlite3.Error as e:
+        raise StoreError(f"{src}: cannot read it ({e})") from e
+    try:
+        try:
+            _recognise(src, conn, app_id)
+            tables = _table_columns(conn)
+        except sqlite3.DatabaseError as e:
+            raise StoreError(
+                f"{src}: its list of tables does not read ({_cap(e)}), nothing to recover; "
+                "the sqlite3 tool's .recover may find more"
+            ) from e
+        out = Project(dst)
+        report = RecoveryReport(src, dst)
+        kept: dict[str, set] = {}
+        try:
+            with out.transaction() as db:
+                for table in _TABLES:
+                    if table not in tables:
+                        continue
+                    cols = [c for c in db[table].columns_dict if c in tables[table]]
+                    rows, lost = _salvage(conn, table, cols)
+                    parent = {"metrics": ("candidate_id", "candidates"), "job_logs": ("job_id", "jobs")}
+                    if table in parent:
+                        col, ptable = parent[table]
+                        j = cols.index(col) + 1
+                        keep = [r for r in rows if r[j] is None or r[j] in kept.get(ptable, set())]
+                        report.orphans[table] = len(rows) - len(keep)
+                        rows = keep
+                    kept[table] = {r[cols.index("id") + 1] for r in rows} if "id" in cols else set()
+                    names = ", ".join(f'"{c}"' for c in cols)
+                    marks = ", ".join("?" for _ in cols)
+                    db.conn.executemany(
+                        f'INSERT OR REPLACE INTO "{table}" ({names}) VALUES ({marks})', [r[1:] for r in rows]
+                    )
+                    report.rows[table] = len(rows)
+                    report.unreadable[table] = lost
+        finally:
+            out.close()
+    finally:
+        conn.close()
+    return report

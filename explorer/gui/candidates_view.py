@@ -3,6 +3,8 @@
 The model keeps the metric table as numpy columns (the compare plot reads the same arrays, so the
 table and the plot always show the same rows); the proxy model filters by text (name, tags, space)
 and by top-k of any metric. Bulk sampling runs as a background job and refreshes the table.
+A project that does not read (damaged, gone) keeps the table as it was and shows why in a banner
+above it, with "Open a Recovered Copy…" for a damaged file.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
+    QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -37,7 +40,7 @@ from PySide6.QtWidgets import (
 
 from ..bulk import BulkSampleJob
 from ..spaces import list_spaces
-from ..store import Project
+from ..store import Project, ProjectDamagedError, StoreError
 from .bg import Task, run_task
 
 FIXED = ("id", "name", "space", "tags")
@@ -89,26 +92,18 @@ class CandidatesModel(QAbstractTableModel):
 
     # -- data -------------------------------------------------------------------------------
     def load(self, project: Project | None) -> None:
-        self.beginResetModel()
+        """Read everything first, then reset: a project that fails to read (StoreError) leaves
+        the model as it was, never half reset."""
         # only the columns the table shows: reading every architecture JSON of 10,000 candidates
         # would take seconds
-        rows = (
-            project.db.execute("SELECT id, name, space, tags FROM candidates ORDER BY id").fetchall()
-            if project is not None
-            else []
-        )
+        rows = project.candidate_rows() if project is not None else []
+        latest = project.metric_rows() if project is not None else []
+        self.beginResetModel()
         self.ids = np.array([r[0] for r in rows], dtype=np.int64)
         self.names = [r[1] or "" for r in rows]
         self.spaces = [r[2] or "custom" for r in rows]
         self.tags = [", ".join(t for t in (r[3] or "").split(",") if t) for r in rows]
         self.row_of = {int(cid): i for i, cid in enumerate(self.ids)}
-        latest = (
-            project.db.execute(
-                "SELECT candidate_id, kind || ':' || name, value FROM metrics ORDER BY id"
-            ).fetchall()
-            if project is not None
-            else []
-        )
         order = {"complexity": 0, "proxy": 1, "accuracy": 2, "latency": 3}
         keys = {r[1] for r in latest}
         self.metric_keys = sorted(keys, key=lambda k: (order.get(k.split(":", 1)[0], 9), k))
@@ -264,6 +259,7 @@ class CandidatesView(QWidget):
     diffRequested = Signal(int, int)
     exportRequested = Signal(list)
     keepCurrentRequested = Signal()
+    recoverRequested = Signal(str)  # path of a damaged project: open a recovered copy of it
 
     def __init__(self, project_getter=None, parent=None):
         super().__init__(parent)
@@ -349,9 +345,29 @@ class CandidatesView(QWidget):
         for b in (self.keep_btn, self.open_btn, self.diff_btn, self.export_btn):
             actions.addWidget(b)
 
+        self.problem = QFrame()
+        self.problem.setObjectName("projectProblem")
+        self.problem.setStyleSheet(
+            "#projectProblem { background: #fde8e4; border: 1px solid #d9583b; border-radius: 3px; }"
+        )
+        self.problem_label = QLabel()
+        self.problem_label.setWordWrap(True)
+        self.recover_btn = QPushButton("Open a Recovered Copy…")
+        self.recover_btn.setToolTip(
+            "copy the rows that still read into a new project and open it (the damaged file is only read)"
+        )
+        self.recover_btn.clicked.connect(lambda: self.recoverRequested.emit(self._damaged_path))
+        pl = QHBoxLayout(self.problem)
+        pl.setContentsMargins(6, 4, 6, 4)
+        pl.addWidget(self.problem_label, 1)
+        pl.addWidget(self.recover_btn)
+        self.problem.hide()
+        self._damaged_path = ""
+
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addLayout(top)
+        lay.addWidget(self.problem)
         lay.addWidget(self.table, 1)
         lay.addLayout(actions)
         lay.addLayout(bottom)
@@ -359,10 +375,27 @@ class CandidatesView(QWidget):
         self.devices_getter = lambda: []
 
     # -- data -------------------------------------------------------------------------------
-    def refresh(self) -> None:
+    def show_problem(self, error: StoreError | None) -> None:
+        """Say why the project does not read (None: hide the banner)."""
+        if error is None:
+            self.problem.hide()
+            return
+        damaged = isinstance(error, ProjectDamagedError)
+        self._damaged_path = str(error.path) if damaged else ""
+        self.problem_label.setText(str(error))
+        self.recover_btn.setVisible(damaged)
+        self.problem.show()
+
+    def refresh(self) -> bool:
+        """Reload from the project; False (the table kept, the banner says why) if it does not read."""
         keep = self.selected_ids()
         key = self.topk_metric.currentData()
-        self.model.load(self.project_getter())
+        try:
+            self.model.load(self.project_getter())
+        except StoreError as e:
+            self.show_problem(e)
+            return False
+        self.show_problem(None)
         self.topk_metric.blockSignals(True)
         self.topk_metric.clear()
         for k in self.model.metric_keys:
@@ -376,6 +409,7 @@ class CandidatesView(QWidget):
             self.table.setColumnWidth(c, min(max(self.table.columnWidth(c), 60), 220))
         self.select_ids(keep)
         self._update_count()
+        return True
 
     def _apply_top_k(self) -> None:
         self.proxy.set_top_k(self.topk_metric.currentData(), self.topk_spin.value())
@@ -450,11 +484,16 @@ class CandidatesView(QWidget):
         if project is None or (self.task is not None and self.task.running):
             return None
         settings = self.settings_getter()
+        try:
+            n_before = project.count_candidates()
+        except StoreError as e:
+            self.show_problem(e)
+            return None
         job = BulkSampleJob(
             str(project.path),
             self.space_combo.currentText(),
             self.count_spin.value(),
-            seed=project.count_candidates() * 7919,
+            seed=n_before * 7919,
             settings=settings.to_dict() if hasattr(settings, "to_dict") else settings,
             devices=tuple(self.devices_getter() or ()),
         )

@@ -64,7 +64,8 @@ from ..job_commands import (  # noqa: F401 - re-exported for callers of the pane
     train_argv,
 )
 from ..jobs import Progress, ProgressReader
-from ..store import Project
+from ..store import Project, StoreError
+from .project_writes import ProjectWrites
 from .proxyless_plot import ProxylessHistory, ProxylessPlot
 
 TRAIN, EXTRACT, BN, SEARCH = "train", "extract", "bn-recalibrate", "search"
@@ -86,15 +87,26 @@ def labelled_row(*pairs: tuple[str, QWidget], into: QHBoxLayout | None = None) -
     return row
 
 
+def record_job(project: Project, jid: int, fields: dict | None, lines: list[str] = ()) -> None:
+    """The writer's thread: a job row's fields and its log lines, in one transaction."""
+    with project.transaction():
+        if fields:
+            project.update_job(jid, **fields)
+        for line in lines:
+            project.log(jid, line)
+
+
 class JobProcess(QObject):
     """One job's child process (started here, or re-attached by pid) and its progress files."""
 
     progressed = Signal(int, object)  # job id, Progress
-    ended = Signal(int, str)  # job id, final status
+    ended = Signal(int, str)  # job id, final status (once its row is written)
+    saved = Signal(int)  # job id: its row changed in the project
 
-    def __init__(self, project: Project, jid: int, parent=None):
+    def __init__(self, project: Project, jid: int, parent=None, writes: ProjectWrites | None = None):
         super().__init__(parent)
         self.project, self.jid = project, jid
+        self.writes = writes if writes is not None else ProjectWrites(parent, threaded=False)
         job = project.job(jid)
         self.kind, self.params = job["kind"], job["params"] or {}
         self.run_dir = Path(job["run_dir"])
@@ -138,11 +150,18 @@ class JobProcess(QObject):
             err.close()
         self.pid = self.popen.pid
         self._err_pos = (self.run_dir / "stderr.txt").stat().st_size
-        self.project.update_job(
-            self.jid, status="running", pid=self.pid, started=time.time(), finished=None, error=None
+        line = ("resumed: " if resume else "started: ") + " ".join(argv[1:])
+        self.writes.submit(
+            self._record,
+            dict(status="running", pid=self.pid, started=time.time(), finished=None, error=None),
+            [line],
+            label=f"job {self.jid} started",
+            on_done=lambda _: self.saved.emit(self.jid),
         )
-        self.project.log(self.jid, ("resumed: " if resume else "started: ") + " ".join(argv[1:]))
         self.timer.start()
+
+    def _record(self, fields: dict | None, lines: list[str]) -> None:
+        record_job(self.project, self.jid, fields, lines)
 
     def attach(self) -> None:
         """Follow a process started by an earlier window (by pid)."""
@@ -199,13 +218,16 @@ class JobProcess(QObject):
         if self.done:
             return
         recs = self.reader.poll()
+        lines = []
         for line in self._stderr_lines():
             m = _SEARCH_LINE.search(line)
             if m:
                 recs.append(Progress(phase="search", step=int(m[1]), total=int(m[2]), message=m[3].strip()))
-            self.project.log(self.jid, line[:500])
+            lines.append(line[:500])
+        if lines or recs:  # the row keeps the latest progress record
+            fields = {"progress": json.loads(recs[-1].to_json())} if recs else None
+            self.writes.submit(self._record, fields, lines, label=f"job {self.jid} log")
         for r in recs:
-            self.project.update_job(self.jid, progress=json.loads(r.to_json()))
             self.progressed.emit(self.jid, r)
         if not self.running():
             self._finish()
@@ -229,16 +251,32 @@ class JobProcess(QObject):
         if status == "failed":
             tail = (self.run_dir / "stderr.txt").read_text(errors="replace").strip().splitlines()[-3:]
             error = " | ".join(tail) or f"exit code {code}"
-        if status == "done":
-            try:
-                result = self._ingest(result)
-            except Exception as e:  # noqa: BLE001 - reported on the job row
-                status, error = "failed", f"{e.__class__.__name__}: {e}"
-        self.project.update_job(
-            self.jid, status=status, result=result or {}, error=error, finished=time.time()
+        self.writes.submit(
+            self._record_end,
+            status,
+            result,
+            error,
+            time.time(),
+            label=f"job {self.jid} {status}",
+            on_done=lambda st: self.ended.emit(self.jid, st),
         )
-        self.project.log(self.jid, f"{status}" + (f": {error}" if error else ""))
-        self.ended.emit(self.jid, status)
+
+    def _record_end(self, status: str, result: dict | None, error: str | None, finished: float) -> str:
+        """The writer's thread: ingest a finished job's files and write its final row, all in one
+        transaction (a retry after a lock never adds its candidates twice)."""
+        p = self.project
+        with p.transaction() as db:
+            if status == "done":
+                try:
+                    with db.atomic():  # a failed ingest leaves no half of its rows behind
+                        result = self._ingest(dict(result))
+                except StoreError:
+                    raise  # the project, not the job: held for Retry
+                except Exception as e:  # noqa: BLE001 - reported on the job row
+                    status, error = "failed", f"{e.__class__.__name__}: {e}"
+            p.update_job(self.jid, status=status, result=result or {}, error=error, finished=finished)
+            p.log(self.jid, f"{status}" + (f": {error}" if error else ""))
+        return status
 
     def _read_result(self) -> dict | None:
         p = self.run_dir / "stdout.txt"
@@ -348,8 +386,12 @@ class JobsPanel(QWidget):
     candidatesChanged = Signal()
     jobEnded = Signal(int, str)
 
-    def __init__(self, project_getter=None, current_graph_getter=None, selection_getter=None, parent=None):
+    def __init__(
+        self, project_getter=None, current_graph_getter=None, selection_getter=None, parent=None, writes=None
+    ):
         super().__init__(parent)
+        # the window's writer (asynchronous); on its own the panel writes at once
+        self.writes: ProjectWrites = writes if writes is not None else ProjectWrites(self, threaded=False)
         self.project_getter = project_getter or (lambda: None)
         self.current_graph_getter = current_graph_getter or (lambda: None)
         self.selection_getter = selection_getter or (lambda: [])
@@ -698,17 +740,31 @@ class JobsPanel(QWidget):
             if job["status"] == "running" and pid_alive(job.get("pid")) and job.get("run_dir"):
                 proc = self._make_proc(project, job["id"])
                 proc.attach()
-                project.log(job["id"], "re-attached")
+                self.writes.submit(project.log, job["id"], "re-attached", label=f"job {job['id']} log")
             else:
-                project.update_job(job["id"], status="interrupted", finished=time.time())
-                project.log(job["id"], "interrupted: the process is gone")
+                self.writes.submit(
+                    record_job,
+                    project,
+                    job["id"],
+                    dict(status="interrupted", finished=time.time()),
+                    ["interrupted: the process is gone"],
+                    label=f"job {job['id']} interrupted",
+                    on_done=self._refill,
+                )
 
     def _make_proc(self, project: Project, jid: int) -> JobProcess:
-        proc = JobProcess(project, jid, self)
+        proc = JobProcess(project, jid, self, self.writes)
         proc.progressed.connect(self._on_progress)
         proc.ended.connect(self._on_ended)
+        proc.saved.connect(self._refill)
         self.procs[jid] = proc
         return proc
+
+    def _refill(self, *_) -> None:
+        """A job row was written: show it (if the project is still the one shown)."""
+        project = self.project_getter()
+        if project is not None and project.path == self._project_path:
+            self._fill_table(project)
 
     def _fill_table(self, project: Project) -> None:
         sel = self.selected_job()
@@ -773,18 +829,37 @@ class JobsPanel(QWidget):
         if project is None:
             QMessageBox.information(self, "No project", "Open or create a project first.")
             return None
-        jid = project.add_job(kind, params)
-        run_dir = run_root(project) / f"job_{jid}"
-        project.update_job(jid, run_dir=str(run_dir))
+
+        def create() -> int:  # the writer's thread
+            with project.transaction():
+                jid = project.add_job(kind, params)
+                project.update_job(jid, run_dir=str(run_root(project) / f"job_{jid}"))
+            return jid
+
+        item = self.writes.submit(
+            create, label=f"new {kind} job", on_done=lambda jid: self._launch(project, jid)
+        )
+        return item.result if item.done else None  # None: the row is still being written
+
+    def _launch(self, project: Project, jid: int) -> None:
+        """The job's row exists: start its process."""
+        if project is not self.project_getter():
+            return  # another project was opened meanwhile: the job stays queued in its own
         proc = self._make_proc(project, jid)
         self.history.pop(jid, None)
         try:
             proc.start()
         except OSError as e:
-            project.update_job(jid, status="failed", error=str(e))
+            self.writes.submit(
+                project.update_job,
+                jid,
+                status="failed",
+                error=str(e),
+                label=f"job {jid}",
+                on_done=self._refill,
+            )
         self._fill_table(project)
         self.select_job(jid)
-        return jid
 
     def training_params(self) -> dict:
         return {
@@ -918,8 +993,14 @@ class JobsPanel(QWidget):
         if proc is not None and not proc.done:
             proc.cancel()
         elif project is not None and project.job(jid)["status"] in ACTIVE:
-            project.update_job(jid, status="cancelled", finished=time.time())
-            self._fill_table(project)
+            self.writes.submit(
+                project.update_job,
+                jid,
+                status="cancelled",
+                finished=time.time(),
+                label=f"job {jid} cancelled",
+                on_done=self._refill,
+            )
 
     def resume_selected(self) -> None:
         jid = self.selected_job()
@@ -1008,7 +1089,7 @@ class JobsPanel(QWidget):
         if project is not None:
             for r in range(self.table.rowCount()):
                 if self.table.item(r, 0).data(Qt.ItemDataRole.UserRole) == jid:
-                    job = project.job(jid)
+                    job = dict(project.job(jid), progress=json.loads(p.to_json()))  # may be in flight
                     self.table.item(r, 3).setText(self._progress_text(job))
 
     def _redraw_px(self) -> None:
@@ -1109,6 +1190,8 @@ class JobsPanel(QWidget):
             if kill and not proc.done and proc.running():
                 proc.cancel()
                 if project is not None:
-                    project.update_job(jid, status="interrupted")
+                    self.writes.submit(
+                        project.update_job, jid, status="interrupted", label=f"job {jid} interrupted"
+                    )
         self.procs.clear()
         self._project_path = None

@@ -162,6 +162,12 @@ class MainWindow(QMainWindow):
             self.save_project_as_dialog,
             tip="copy the project to a new file and open it",
         )
+        self.act_recover_project = self._action(
+            f,
+            "Open a Recovered Copy…",
+            lambda: self.open_recovered_copy(),
+            tip="copy the rows of a damaged project that still read into a new project and open it",
+        )
         self.act_keep = self._action(
             f,
             "&Keep as Candidate",
@@ -555,16 +561,23 @@ class MainWindow(QMainWindow):
         self.inspector_dock.raise_()
 
     def open_project(self, path: str) -> None:
-        """Open (or create) a project file; every change to it is committed at once."""
-        from ..store import Project
+        """Open (or create) a project file; every change to it is committed at once (through the
+        docks' writer). A damaged file is left as it is, with an offer to open a recovered copy."""
+        from ..store import Project, ProjectDamagedError
+        from .project_writes import GUI_LOCK_WAIT_S
 
         try:
-            project = Project(path)
+            project = Project(path, timeout=GUI_LOCK_WAIT_S)
+        except ProjectDamagedError as e:
+            self._project_message(str(e), recover=str(e.path))
+            return
         except ExplorerError as e:
-            QMessageBox.warning(self, "Open project", str(e))
+            self._project_message(str(e))
             return
         if self.project is not None:
             self.project.close()
+            # after the writes still queued for it, on the writer's thread (its own connection)
+            self.pdocks.writes.submit(self.project.close, label="close the previous project")
         self.project = project
         self.pdocks.refresh()
         self.statusBar().showMessage(f"project {path}: {project.count_candidates()} candidate(s)", 5000)
@@ -590,36 +603,122 @@ class MainWindow(QMainWindow):
         if path:
             self.save_project_as(path if path.endswith(".nasx") else path + ".nasx")
 
-    def save_project_as(self, path: str) -> None:
-        """The project is saved continuously; Save As copies it and continues in the copy."""
-        try:
-            copy = self.project.save_as(path)
-        except (ExplorerError, OSError) as e:
-            QMessageBox.warning(self, "Save project as", str(e))
-            return
-        copy.close()
-        self.open_project(path)
+    def _project_message(self, text: str, recover: str | None = None, title: str = "Project") -> QMessageBox:
+        """A window-modal message that does not block the caller (`self.project_box`); with
+        `recover`, a button that opens a recovered copy of that damaged file."""
+        box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.NoButton, self)
+        if recover is not None:
+            box.setInformativeText(
+                "A recovered copy holds the rows that still read; the damaged file is only read."
+            )
+            btn = box.addButton("Open a Recovered Copy…", QMessageBox.ButtonRole.AcceptRole)
+            btn.clicked.connect(lambda: self.open_recovered_copy(recover))
+            box.addButton(QMessageBox.StandardButton.Cancel)
+        else:
+            box.addButton(QMessageBox.StandardButton.Ok)
+        self.project_box = box
+        box.open()
+        return box
 
-    def keep_candidate(self) -> int | None:
-        """Store the current graph (and its last live metrics) as a project candidate."""
+    def open_recovered_copy(self, damaged: str | None = None):
+        """Copy the rows of a damaged project that still read into `<name>.recovered.nasx` (in the
+        background; the damaged file is only read) and open the copy. Returns the bg Task."""
+        from ..store import recover_project, recovered_path
+        from .bg import run_task
+
+        if damaged is None:
+            damaged, _ = QFileDialog.getOpenFileName(
+                self, "Recover a damaged project", "", "NAS Explorer project (*.nasx);;All (*)"
+            )
+            if not damaged:
+                return None
+        try:
+            dst = recovered_path(damaged)
+        except ExplorerError as e:
+            self._project_message(str(e), title="Open a recovered copy")
+            return None
+        self.statusBar().showMessage(f"recovering {Path(damaged).name} into {dst.name}…")
+        task = run_task(lambda progress, stop: recover_project(damaged, dst), self)
+        task.finished.connect(self._recovered)
+        task.failed.connect(lambda msg: self._project_message(msg, title="Open a recovered copy"))
+        self.recovery_task = task
+        return task
+
+    def _recovered(self, report) -> None:
+        self.open_project(str(report.copy))
+        self.statusBar().showMessage(report.summary(), 15000)
+        box = QMessageBox(
+            QMessageBox.Icon.Information,
+            "Recovered copy",
+            report.summary(),
+            QMessageBox.StandardButton.Ok,
+            self,
+        )
+        box.setInformativeText(f"Now working on {report.copy}; {report.source.name} was not changed.")
+        self.project_box = box
+        box.open()
+
+    def save_project_as(self, path: str):
+        """The project is saved continuously; Save As copies it (on the writer's thread, after the
+        writes queued before it) and continues in the copy. Returns the WriteItem."""
+
+        def copy(project=self.project) -> str | None:
+            try:
+                project.save_as(path).close()
+            except (ExplorerError, OSError) as e:
+                return str(e)  # said below; a failed copy must not hold the queue
+            return None
+
+        def copied(error: str | None) -> None:
+            if error:
+                self._project_message(error, title="Save project as")
+            else:
+                self.open_project(path)
+
+        return self.pdocks.writes.submit(copy, label=f"save the project as {path}", on_done=copied)
+
+    def keep_candidate(self):
+        """Store the current graph (and its last live metrics) as a project candidate, through the
+        docks' writer (the window never waits on a locked project). Returns the WriteItem
+        (`.result`: the candidate id once written) or None."""
         if self.project is None:
             self.statusBar().showMessage("open or create a project first (File > New Project)", 5000)
             return None
-        from ..bulk import record_live_metrics
+        from .project_docks import keep_graph
 
-        graph = self.doc.graph
-        cid = self.project.add_candidate(graph, parent_id=graph.meta.get("parent_id"))
+        graph = self.doc.graph.copy()  # edits made while the write waits do not leak into it
         result = getattr(self.metrics, "last_result", None)
-        if result:
-            record_live_metrics(self.project, cid, result)
+        self.statusBar().showMessage("keeping the candidate…", 4000)
+        return self.pdocks.writes.submit(
+            keep_graph,
+            self.project,
+            graph,
+            dict(result) if result else None,
+            complexity=False,
+            parent_id=graph.meta.get("parent_id"),
+            label=f"keep candidate {graph.name or ''}".strip(),
+            on_done=self._kept,
+        )
+
+    def _kept(self, cid: int) -> None:
         self.pdocks.refresh()
         self.statusBar().showMessage(f"kept as candidate {cid}", 4000)
-        return cid
 
     def closeEvent(self, event) -> None:
         if not self.maybe_save():
             event.ignore()
             return
+        writes = self.pdocks.writes
+        if writes.pending() and not writes.flush(3.0):
+            answer = QMessageBox.question(
+                self,
+                "Close",
+                f"{len(writes.pending())} change(s) to the project are not saved yet "
+                f"({writes.last_message or 'the project is busy'}). Close anyway and lose them?",
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
         self.pdocks.shutdown()
         self.qsettings.setValue("geometry", self.saveGeometry())
         self.qsettings.setValue("window_state", self.saveState(STATE_VERSION))

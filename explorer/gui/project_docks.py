@@ -8,6 +8,8 @@
 
 The docks only read the project through `project_getter()` and hand a candidate's graph to the
 editor through `set_current_graph(graph)` (its `meta["candidate_id"]` names the row it came from).
+They write to it only through `docks.writes` (one background writer: the window never waits on a
+locked project; a lock is shown with Retry and the write is kept).
 """
 
 from __future__ import annotations
@@ -18,12 +20,32 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox
 
 from ..arch import ArchGraph, count_complexity, validate
-from ..store import Project
+from ..project_writer import WriteItem
+from ..store import Project, StoreError
 from .candidates_view import CandidatesView
 from .compare_plot import ComparePlot
 from .diff_view import DiffView
 from .export_dialog import ExportDialog
 from .jobs_panel import JobsPanel
+from .project_writes import ProjectWrites
+
+
+def keep_graph(
+    project: Project, graph: ArchGraph, live: dict | None = None, *, complexity: bool = True, **fields
+) -> int:
+    """The writer's thread: `graph` as a new candidate with its params/MACs and live metrics, in one
+    transaction (a keep retried after a lock never lands twice). Returns the candidate id."""
+    from ..bulk import record_live_metrics
+
+    with project.transaction():
+        cid = project.add_candidate(graph, **fields)
+        if complexity:
+            c = count_complexity(graph)
+            project.record_metric(cid, "complexity", "params", c.params)
+            project.record_metric(cid, "complexity", "macs", c.macs)
+        if live:
+            record_live_metrics(project, cid, live)
+    return cid
 
 
 class ProjectDocks:
@@ -32,10 +54,13 @@ class ProjectDocks:
         self.project_getter: Callable[[], Project | None] = project_getter
         self.current_graph_getter = current_graph_getter
         self.set_current_graph = set_current_graph
+        self.writes = ProjectWrites(win)
         self.candidates = CandidatesView(project_getter)
         self.compare = ComparePlot(self.candidates.model)
         self.diff = DiffView(project_getter)
-        self.jobs = JobsPanel(project_getter, current_graph_getter, self.candidates.selected_ids)
+        self.jobs = JobsPanel(
+            project_getter, current_graph_getter, self.candidates.selected_ids, writes=self.writes
+        )
         self.candidates.settings_getter = lambda: getattr(win, "live", None)
         self.candidates.devices_getter = self._devices
         self.export_dialog: ExportDialog | None = None
@@ -59,6 +84,7 @@ class ProjectDocks:
         self.candidates.exportRequested.connect(self.export)
         self.candidates.keepCurrentRequested.connect(self.keep_current)
         self.candidates.candidatesChanged.connect(self.diff.refresh)
+        self.candidates.recoverRequested.connect(self._recover)
         self.jobs.candidatesChanged.connect(self.refresh_candidates)
 
     def _dock(self, title, name, widget, area) -> QDockWidget:
@@ -75,23 +101,37 @@ class ProjectDocks:
         except Exception:  # noqa: BLE001 - the main window's API may differ; sample without latency
             return []
 
+    def _recover(self, path: str) -> None:
+        recover = getattr(self.win, "open_recovered_copy", None)
+        if recover is not None:
+            recover(path)
+
     # -- refresh ----------------------------------------------------------------------------
     def refresh(self) -> None:
         """Reload everything from the project (after open/new project)."""
         devs = self._devices()
         self.compare.set_device(devs[0] if devs else None)
-        self.candidates.refresh()
-        self.diff.refresh()
-        self.jobs.refresh()
+        if self.candidates.refresh():
+            self._guard(self.diff.refresh, self.jobs.refresh)
 
     def refresh_candidates(self) -> None:
-        self.candidates.refresh()
-        self.diff.refresh()
+        if self.candidates.refresh():
+            self._guard(self.diff.refresh)
 
-    def shutdown(self, kill_jobs: bool = False) -> None:
+    def _guard(self, *reads) -> None:
+        """A project that stops reading mid-session: the candidates dock says so (and offers a copy)."""
+        try:
+            for read in reads:
+                read()
+        except StoreError as e:
+            self.candidates.show_problem(e)
+
+    def shutdown(self, kill_jobs: bool = False) -> bool:
+        """Stop following; write what is queued (True when nothing had to be left unwritten)."""
         if self.candidates.task is not None:
             self.candidates.task.cancel()
         self.jobs.shutdown(kill=kill_jobs)
+        return self.writes.shutdown()
 
     # -- linked selection -------------------------------------------------------------------
     def _table_selected(self, ids: list[int]) -> None:
@@ -115,8 +155,11 @@ class ProjectDocks:
         project = self.project_getter()
         if project is None:
             return
-        c = project.candidate(cid)
-        g = c.graph
+        try:
+            g = project.candidate(cid).graph
+        except StoreError as e:
+            self.candidates.show_problem(e)
+            return
         g.meta["candidate_id"] = cid
         self.set_current_graph(g)
 
@@ -133,8 +176,9 @@ class ProjectDocks:
         self.export_dialog.show()
         return self.export_dialog
 
-    def keep_current(self) -> int | None:
-        """Add the editor's architecture to the project (params/MACs now; the table shows them)."""
+    def keep_current(self) -> WriteItem | None:
+        """Add the editor's architecture to the project (params/MACs now; the table shows them)
+        through the writer; the row is selected once written (`item.result` is its id)."""
         project = self.project_getter()
         g: ArchGraph | None = self.current_graph_getter()
         if project is None or g is None:
@@ -143,20 +187,22 @@ class ProjectDocks:
         if not report.ok:
             QMessageBox.warning(self.win, "Keep current", f"The graph is invalid: {report.issues[0]}")
             return None
-        g = g.copy()
+        g = g.copy()  # the editor may change it while the write waits
         g.meta.pop("candidate_id", None)
-        cid = project.add_candidate(g, tags=["kept"])
-        c = count_complexity(g)
-        project.record_metric(cid, "complexity", "params", c.params)
-        project.record_metric(cid, "complexity", "macs", c.macs)
         metrics = getattr(getattr(self.win, "metrics", None), "last_result", None)
-        if isinstance(metrics, dict):
-            from ..bulk import record_live_metrics
+        return self.writes.submit(
+            keep_graph,
+            project,
+            g,
+            dict(metrics) if isinstance(metrics, dict) else None,
+            tags=["kept"],
+            label=f"keep candidate {g.name or ''}".strip(),
+            on_done=self._kept,
+        )
 
-            record_live_metrics(project, cid, metrics)
+    def _kept(self, cid: int) -> None:
         self.refresh_candidates()
         self.candidates.select_ids([cid])
-        return cid
 
 
 def install_project_docks(

@@ -5,6 +5,7 @@ from PySide6.QtCore import Qt
 from explorer.gui.candidates_view import CandidatesView
 from explorer.store import Project
 
+from ..store_helpers import damage_a_page
 from .project_fixtures import make_project
 
 
@@ -116,8 +117,26 @@ def test_install_project_docks_links_everything(qtbot, tmp_path):
     # open in the editor
     docks.candidates.candidateActivated.emit(3)
     assert opened and opened[-1].meta["candidate_id"] == 3
-    # keep the editor's graph as a new candidate
-    cid = docks.keep_current()
+    # keep the editor's graph as a new candidate (written by the docks' background writer)
+    item = docks.keep_current()
+    qtbot.waitSignal(docks.writes.saved, timeout=20_000, check_params_cb=lambda i: i == item.id).wait()
+    cid = item.result
     assert cid == 9 and docks.candidates.selected_ids() == [9]
     assert project.metric_table()[9]["complexity:params"] > 0
     docks.shutdown()
+
+
+def test_a_project_damaged_while_open_keeps_the_table_and_names_the_file(view, qtbot):
+    n, ids = view.model.rowCount(), list(view.model.ids)
+    path = view.project.path
+    view.project.close()
+    damage_a_page(path)
+    resets = []
+    view.model.modelAboutToBeReset.connect(lambda: resets.append(1))
+    assert view.refresh() is False
+    assert resets == [] and view.model.rowCount() == n and list(view.model.ids) == ids  # not half reset
+    assert view.problem.isVisible() and view.recover_btn.isVisible()
+    assert "is damaged" in view.problem_label.text() and str(path) in view.problem_label.text()
+    with qtbot.waitSignal(view.recoverRequested) as sig:
+        qtbot.mouseClick(view.recover_btn, Qt.MouseButton.LeftButton)
+    assert sig.args == [str(path)]
