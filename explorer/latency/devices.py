@@ -247,7 +247,7 @@ class NetworkDevice(Device):
             raise FormatError("'model' must be an object")
         dev = cls(d["name"], d.get("spaces", []), d["provenance"], dict(model), path)
         if model.get("kind") == "fewshot":
-            _check_fewshot(model)
+            dev.model["head"] = _check_fewshot(model)
         else:
             dev._predictor = Predictor(model)  # validates the weights now, not at first use
         return dev
@@ -294,7 +294,13 @@ class NetworkDevice(Device):
 
 
 def _finite(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    """A JSON number that is a finite float (an int beyond float range is not)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(v))
+    except OverflowError:
+        return False
 
 
 def _ms_ok(v) -> bool:
@@ -306,8 +312,9 @@ def _int_list(v) -> bool:
     return isinstance(v, list) and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in v)
 
 
-def _check_fewshot(model: Mapping) -> None:
-    """Types and lengths of a few-shot head (see `fewshot.fit_head`), so predict cannot crash."""
+def _check_fewshot(model: Mapping) -> dict:
+    """Types and lengths of a few-shot head (see `fewshot.fit_head`), so predict cannot crash;
+    returns the head with its weights as floats."""
     for k in ("sources", "head"):
         if k not in model:
             raise FormatError(f"few-shot model lacks {k!r}")
@@ -334,6 +341,12 @@ def _check_fewshot(model: Mapping) -> None:
         not isinstance(digests, Mapping) or not all(isinstance(v, str) for v in digests.values())
     ):
         raise FormatError("model.source_digests must map device names to digests")
+    return dict(
+        head,
+        b=float(head["b"]),
+        w_stats=[float(x) for x in head["w_stats"]] if head["stat_idx"] else [],
+        w_sources=[float(x) for x in head["w_sources"]] if head["source_idx"] else [],
+    )
 
 
 def model_digest(model: Mapping) -> str:
@@ -382,8 +395,8 @@ def device_from_json(d, path: Path | None = None) -> Device:
         except ExplorerError as e:
             msg = str(e)
             raise FormatError(msg if msg.startswith(where) else f"{where}: {msg}") from None
-        except (KeyError, TypeError, ValueError, AttributeError) as e:
-            raise FormatError(f"{where}: malformed device file ({e})") from None
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as e:
+            raise FormatError(f"{where}: malformed device file ({str(e)[:120]})") from None
         dev.path = path
         return dev
     if cls is None:
@@ -394,8 +407,8 @@ def device_from_json(d, path: Path | None = None) -> Device:
         raise FormatError(f"{where}: device file is partial: lacks {e.args[0]!r}") from None
     except ExplorerError as e:
         raise FormatError(f"{where}: {e}") from None
-    except (TypeError, ValueError, AttributeError) as e:
-        raise FormatError(f"{where}: malformed device file ({e})") from None
+    except (TypeError, ValueError, AttributeError, OverflowError) as e:
+        raise FormatError(f"{where}: malformed device file ({str(e)[:120]})") from None
 
 
 def read_device_json(path: str | Path):

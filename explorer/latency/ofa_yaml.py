@@ -13,10 +13,12 @@ from pathlib import Path
 
 import yaml
 
-from explorer.errors import FormatError
+from explorer.errors import ConfigError, FormatError
 from explorer.latency import devices as D
 from explorer.latency.features import ofa_config
 from explorer.spaces.ofa_geometry import MAX_DEPTH, N_STAGES, W10, W12, OFAGeometry, middle_channels
+
+MAX_RESOLUTION = 4096  # far beyond any table; guards the arithmetic against absurd inputs
 
 
 def _shape(*dims: int) -> str:
@@ -27,6 +29,8 @@ def ofa_mbv3_keys(cfg: Mapping, geo: OFAGeometry = W12) -> tuple[str, list[str]]
     """(resolution table id, OFA LUT keys of the stem, active blocks and head) of one config."""
     c = ofa_config(cfg)
     r = c["r"]
+    if not 1 <= r <= MAX_RESOLUTION:
+        raise ConfigError(f"OFA-MBv3 resolution r must lie in 1..{MAX_RESOLUTION}, got {str(r)[:20]}")
     keys = []
     f = (r + 1) // 2
     keys.append(f"Conv-input:{_shape(r, r, 3)}-output:{_shape(f, f, geo.stem)}")

@@ -226,7 +226,7 @@ def _array(v, field: str, ndim: int) -> np.ndarray:
     """`v` as a finite float array of `ndim` dimensions; FormatError naming `field` otherwise."""
     try:
         a = np.asarray(v, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise FormatError(f"{field} is not an array of numbers") from None
     if a.ndim != ndim:
         raise FormatError(f"{field} must be a {ndim}-d array of numbers, got shape {a.shape}")
@@ -236,7 +236,11 @@ def _array(v, field: str, ndim: int) -> np.ndarray:
 
 
 def _number(v, field: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
+    try:
+        ok = not isinstance(v, bool) and isinstance(v, (int, float)) and bool(np.isfinite(float(v)))
+    except OverflowError:  # an integer beyond float range
+        ok = False
+    if not ok:
         raise FormatError(f"{field} must be a finite number, got {str(v)[:40]!r}")
     return float(v)
 
@@ -268,9 +272,9 @@ class Predictor:
             self.log_target = bool(model.get("log_target", False))
             # materialise the arrays once, so predict is only matmuls
             self._parts = [self._materialise(p, n, f"model.parts[{i}]") for i, p in enumerate(self.parts)]
-        except (KeyError, TypeError, ValueError, IndexError) as e:
+        except (KeyError, TypeError, ValueError, IndexError, OverflowError) as e:
             raise FormatError(
-                f"predictor model is incomplete or malformed ({type(e).__name__}: {e})"
+                f"predictor model is incomplete or malformed ({type(e).__name__}: {str(e)[:120]})"
             ) from None
         if len(self.weights) != len(self.parts):
             raise FormatError("predictor model: 'weights' and 'parts' differ in length")
@@ -320,13 +324,17 @@ class Predictor:
         if X.shape[1] != self.n_features:
             raise FormatError(f"predictor expects {self.n_features} features, got {X.shape[1]}")
         out = np.zeros(len(X))
-        for w, p in zip(self.weights, self._parts):
-            if w:
-                out += w * _eval_part(p, X)
-        out = np.exp(out) if self.log_target else out
-        # 0.1 us resolution: float noise must not break the exact ties of estimated devices; a
-        # latency is positive even where a fit extrapolates below zero (e.g. constant-folded cells)
-        return np.maximum(np.round(out, 4), 1e-4)
+        with np.errstate(over="ignore", invalid="ignore"):  # absurd weights: refused below
+            for w, p in zip(self.weights, self._parts):
+                if w:
+                    out += w * _eval_part(p, X)
+            out = np.exp(out) if self.log_target else out
+            # 0.1 us resolution: float noise must not break the exact ties of estimated devices; a
+            # latency is positive even where a fit extrapolates below zero (constant-folded cells)
+            out = np.maximum(np.round(out, 4), 1e-4)
+        if not np.isfinite(out).all():
+            raise FormatError("predictor gives a non-finite latency: its model weights are damaged")
+        return out
 
     def to_json(self) -> dict:
         return dict(self.model)
