@@ -45,10 +45,10 @@ DIGEST_KEY = ".nas-explorer"
 def _reason(e: BaseException) -> str:
     """Our own words for why torch could not read a file (torch's texts run to many lines)."""
     text = str(e)
-    if isinstance(e, EOFError) or "failed finding central directory" in text:
-        return "empty or truncated file"
-    if isinstance(e, OSError) and not isinstance(e, FileNotFoundError):
-        return e.strerror or "cannot read it"
+    if isinstance(e, PermissionError):
+        return "permission denied"
+    if isinstance(e, (EOFError, OSError)) or "failed finding central directory" in text:
+        return "empty or truncated file"  # torch reports a cut archive as EINVAL, EOF or this
     if "GLOBAL" in text:  # weights_only refused a class or function
         return "it holds Python objects, not only tensors; NAS Explorer never unpickles those"
     if isinstance(e, MemoryError):

@@ -398,3 +398,27 @@ def test_latency_predict_on_a_freshly_profiled_local_device(tmp_path, capsys, mo
     assert res["results"][0]["latency_ms"] == pytest.approx(expected, abs=1e-4)
     assert "warnings" not in res
     assert L.LutDevice.load(table).stale_sources() == []
+
+
+# -- proxyless search checkpoints -----------------------------------------------------------------
+def test_proxyless_resume_refuses_damaged_checkpoints(tmp_path, capsys):
+    from explorer.proxyless.search import CHECKPOINT, FORMAT, load_checkpoint
+
+    d = tmp_path / "run"
+    d.mkdir()
+    p = d / CHECKPOINT
+    fields = {"format": FORMAT, "config": {}, "model": {"w": torch.randn(64, 64)}, "opt_w": {}, "opt_a": {}}
+    fields.update(
+        gen=torch.Generator().get_state(), step=1, arch_steps=0, history=[], lut={"k": 1.0}, device={}
+    )
+    for make, needle in (
+        (lambda: damage_tensor_bytes(save_tensors(p, fields)), "SHA-256"),
+        (lambda: save_tensors(p, {**fields, "lut": [1.0]}), "'lut' is missing or not a dict"),
+        (lambda: save_tensors(p, {**fields, "lut": {"k": "fast"}}), "'lut' holds a non-number"),
+        (lambda: save_tensors(p, {**fields, "format": "other"}), "not a proxyless search checkpoint"),
+        (lambda: truncate(save_tensors(p, fields)), "truncated"),
+    ):
+        make()
+        fails_cleanly(capsys, ["search", "proxyless", "--resume", str(d), "--quiet"], str(p), needle)
+        with pytest.raises(FormatError, match=needle):
+            load_checkpoint(p)
