@@ -19,6 +19,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
+from .errors import ExplorerError
+
+
+class WriteError(ExplorerError):
+    """The output path cannot take the file (a folder, a read-only place, a missing drive...)."""
+
 
 def _create_temp(path: Path) -> tuple[int, Path]:
     """A new, empty temporary file beside `path` (mode 0666 minus the umask), opened for writing."""
@@ -51,11 +57,15 @@ def atomic_write(
     """Call `write(f)` on a temporary binary file, then put it in place of `path` atomically.
 
     `backup=True` first copies an existing file to `<name>.bak` (a copy, so `path` exists at every
-    instant). On any error the temporary file is removed and `path` is untouched.
+    instant). On any error the temporary file is removed and `path` is untouched; a path that
+    cannot take a file raises WriteError (one line), errors of `write` itself propagate.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _create_temp(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = _create_temp(path)
+    except OSError as e:  # the folder is a file, read-only, ...
+        raise WriteError(f"cannot write {path}: {e.strerror or e}") from None
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -69,7 +79,10 @@ def atomic_write(
             os.chmod(tmp, old_mode)
             if backup:
                 shutil.copy2(path, path.with_name(path.name + ".bak"))
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as e:  # e.g. `path` is a folder
+            raise WriteError(f"cannot write {path}: {e.strerror or e}") from None
     except BaseException:
         try:
             os.unlink(tmp)

@@ -9,7 +9,7 @@ import stat
 import pytest
 import torch
 
-from explorer.fileio import atomic_write, atomic_write_bytes, atomic_write_text
+from explorer.fileio import WriteError, atomic_write, atomic_write_bytes, atomic_write_text
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
 
@@ -60,6 +60,24 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temp_file(tmp_path):
         atomic_write(p, boom)
     assert p.read_bytes() == b"good"
     assert sorted(x.name for x in tmp_path.iterdir()) == ["w.pt"]
+
+
+def test_an_output_path_that_cannot_take_a_file_is_one_line(tmp_path, capsys):
+    from explorer.arch import save_arch
+    from explorer.cli import main
+    from explorer.spaces import get_space
+
+    (tmp_path / "dir.onnx").mkdir()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(WriteError, match="dir.onnx"):
+        atomic_write_bytes(tmp_path / "dir.onnx", b"x")
+    with pytest.raises(WriteError, match="cannot write"):
+        atomic_write_text(tmp_path / "file" / "a.json", "{}")
+    arch = save_arch(get_space("nb201").encode(get_space("nb201").sample(0)), tmp_path / "a.json")
+    assert main(["export", str(arch), "--format", "onnx", "-o", str(tmp_path / "dir.onnx")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot write" in err[0]
+    assert not list(tmp_path.rglob("*.tmp"))
 
 
 def test_every_writer_of_the_app_gives_the_user_mode(tmp_path, umask, monkeypatch):
