@@ -132,3 +132,18 @@ def test_a_top_level_that_is_not_a_dict_is_refused(tmp_path):
     torch.save([torch.zeros(2)], tmp_path / "l.pt")
     with pytest.raises(FormatError, match="holds a list, not a dictionary"):
         load_tensors(tmp_path / "l.pt", "checkpoint")
+
+
+@pytest.mark.parametrize(
+    "dtype", [torch.bfloat16, torch.float16, torch.float32, torch.float64, torch.complex64]
+)
+def test_non_finite_values_are_found_in_every_floating_type(dtype):
+    from explorer.tensorfile import first_non_finite
+
+    x = torch.ones(2, 3, dtype=dtype)
+    assert first_non_finite({"a": {"b": x, "n": torch.arange(3)}}) is None
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        y = x.clone()
+        y[1, 2] = bad
+        assert first_non_finite({"a": [x, {"b": y}]}) == "a.1.b"
+        assert first_non_finite({"t": y.t()}) == "t"  # strided views too
