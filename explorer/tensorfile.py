@@ -85,7 +85,7 @@ def _feed(h, obj: Any) -> None:
             raw = t.view(torch.uint8)
             if sys.byteorder == "big" and t.element_size() > 1:
                 raw = raw.reshape(-1, t.element_size()).flip(1).reshape(-1)
-            h.update(raw.numpy().tobytes())
+            h.update(raw.numpy())  # a contiguous buffer: no copy
     elif isinstance(obj, Mapping):
         meta = getattr(obj, "_metadata", None)
         h.update(b"{%d" % len(obj))
