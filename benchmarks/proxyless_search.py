@@ -89,9 +89,10 @@ def main() -> int:
         r = job.run()
         t_search = time.perf_counter() - t1
         from explorer.arch import load_arch
+        from explorer.tensorfile import load_tensors
 
         graph = load_arch(r["arch"])
-        state = torch.load(r["weights"], weights_only=True)
+        state = load_tensors(r["weights"], "weights file")
         acc_ft = finetune(graph, state, x, y, xt, yt, args.finetune_epochs)
         m = r["measured"] or {}
         rows[name] = {

@@ -2,7 +2,9 @@
 short model card. TorchScript and ONNX exports are checked against the eager model on real
 CIFAR-10 images (resized to the architecture's resolution); the max abs difference goes into the
 card and the result. An architecture without weights is exported freshly initialised (seeded),
-and the card says so.
+and the card says so. A state-dict export's weights.pt is a plain state_dict (load it with
+`model.load_state_dict(torch.load(path, weights_only=True))`); its SHA-256 rides in the
+state_dict's metadata, where NAS Explorer checks it and torch ignores it (`explorer.tensorfile`).
 
 ONNX uses torch's TorchScript-based exporter (`dynamo=False`): it needs no extra package and
 handles every op of the registry; the result is verified in onnxruntime either way.
@@ -15,7 +17,6 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,8 @@ import torch
 from . import __version__
 from .arch import ArchGraph, build_model, count_complexity, save_arch
 from .errors import ExplorerError
+from .fileio import atomic_write_bytes
+from .tensorfile import load_tensors, save_tensors, state_dict_of
 
 FORMATS = ("state-dict", "torchscript", "onnx")
 
@@ -45,19 +48,9 @@ class ExportResult:
 
 
 def load_weights(graph: ArchGraph, path: str | os.PathLike) -> dict:
-    """A state_dict for `graph` from a file (weights_only: never unpickles code)."""
-    p = Path(path)
-    try:
-        state = torch.load(p, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise ExportError(f"{p}: no such weights file") from None
-    except Exception as e:  # corrupt file, pickle with code, ...
-        raise ExportError(f"{p}: not a readable weights file ({e.__class__.__name__})") from None
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ExportError(f"{p}: expected a state_dict of tensors")
-    return state
+    """A state_dict for `graph` from a file (weights_only: never unpickles code), verified against
+    its SHA-256 when NAS Explorer wrote it; FormatError (one line) when unreadable or damaged."""
+    return state_dict_of(load_tensors(path, "weights file"), path)
 
 
 def model_with_weights(graph: ArchGraph, state: dict | None, seed: int = 0) -> torch.nn.Module:
@@ -93,18 +86,6 @@ def real_images(graph: ArchGraph, n: int = 8) -> torch.Tensor:
     if c != 3:
         images = images.mean(1, keepdim=True).repeat(1, c, 1, 1)
     return images
-
-
-def _atomic_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _onnx_bytes(model, x) -> bytes:
@@ -160,10 +141,8 @@ def export(
     if fmt == "state-dict":
         out.mkdir(parents=True, exist_ok=True)
         paths.append(save_arch(graph, out / "arch.json"))
-        buf = io.BytesIO()
-        torch.save(model.state_dict(), buf)
-        _atomic_bytes(out / "weights.pt", buf.getvalue())
-        paths.append(out / "weights.pt")
+        # a plain state_dict (torch.load + load_state_dict), its SHA-256 in the state_dict's metadata
+        paths.append(save_tensors(out / "weights.pt", model.state_dict()))
         card = out / "MODEL_CARD.md"
     elif fmt == "torchscript":
         with torch.inference_mode():
@@ -171,7 +150,7 @@ def export(
         traced = torch.jit.trace(model, x[:1], check_trace=False)
         buf = io.BytesIO()
         torch.jit.save(traced, buf)
-        _atomic_bytes(out, buf.getvalue())
+        atomic_write_bytes(out, buf.getvalue())
         loaded = torch.jit.load(io.BytesIO(buf.getvalue()))
         with torch.inference_mode():
             diff = float((loaded(x) - ref).abs().max())
@@ -180,7 +159,7 @@ def export(
     else:
         data = _onnx_bytes(model, x[:1])
         diff = onnx_parity(data, model, x)
-        _atomic_bytes(out, data)
+        atomic_write_bytes(out, data)
         paths.append(out)
         card = out.with_suffix(".md")
         import onnxruntime
@@ -188,7 +167,7 @@ def export(
         details["onnxruntime"] = onnxruntime.__version__
     details.update(checked_on=f"{len(x)} CIFAR-10 test images at {graph.resolution}x{graph.resolution}")
     text = model_card(graph, fmt, weights, state is None, seed, diff, metrics, details)
-    _atomic_bytes(card, text.encode())
+    atomic_write_bytes(card, text.encode())
     return ExportResult(fmt, paths, diff, state is None, card, details)
 
 

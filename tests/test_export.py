@@ -10,6 +10,7 @@ import torch
 
 from explorer.arch import build_model, load_arch, save_arch
 from explorer.cli import main
+from explorer.errors import FormatError
 from explorer.export import ExportError, export, real_images
 from explorer.spaces import get_space
 
@@ -61,7 +62,7 @@ def test_weights_that_do_not_fit_are_refused(tmp_path):
             export(b, "onnx", tmp_path / "x.onnx", weights=wpath)
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"garbage")
-    with pytest.raises(ExportError, match="not a readable weights file"):
+    with pytest.raises(FormatError, match="not a NAS Explorer weights file"):
         export(a, "onnx", tmp_path / "x.onnx", weights=bad)
     assert not (tmp_path / "x.onnx").exists()
 

@@ -75,7 +75,7 @@ def test_resume_without_checkpoint_and_bad_config_are_user_errors(tmp_path):
     with pytest.raises(ExplorerError, match="no proxyless checkpoint"):
         ProxylessSearch(None, tmp_path, resume=True)
     (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(ExplorerError, match="corrupt"):
+    with pytest.raises(ExplorerError, match="damaged"):
         ProxylessSearch(None, tmp_path, resume=True)
     with pytest.raises(ExplorerError):
         config(0.1, epochs=0)

@@ -201,7 +201,7 @@ def test_cancel_saves_and_resume_in_process_matches(tmp_path, tiny_npz):
 def test_corrupt_and_foreign_checkpoints_give_clear_errors(tmp_path, tiny_npz):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint at all")
-    with pytest.raises(ckpt.CheckpointError, match="corrupt"):
+    with pytest.raises(ckpt.CheckpointError, match="damaged"):
         PSTrainer(_args(tiny_npz), bad, resume=True)
     assert bad.read_bytes() == b"not a checkpoint at all"  # never overwritten
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 
 from ..errors import FormatError
@@ -148,15 +147,6 @@ def load_arch(path: str | os.PathLike) -> ArchGraph:
 
 def save_arch(graph: ArchGraph, path: str | os.PathLike) -> Path:
     """Write atomically (temp file + rename) so a crash never leaves half a file."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(to_json(graph))
-            f.write("\n")
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return p
+    from ..fileio import atomic_write_text
+
+    return atomic_write_text(path, to_json(graph) + "\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from ..arch import load_arch
+from ..errors import FormatError
 from ..export import FORMATS, export
 from ._output import print_json
 
@@ -21,12 +22,25 @@ def register(sub) -> None:
     p.set_defaults(handler=cmd_export)
 
 
+def _read_metrics(path: str) -> dict:
+    """The --metrics JSON object; FormatError (one line) for a missing, broken or non-object file."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            metrics = json.load(f)
+    except OSError as e:
+        raise FormatError(f"{path}: cannot read metrics ({e.strerror or type(e).__name__})") from None
+    except (ValueError, RecursionError) as e:  # JSONDecodeError, UnicodeDecodeError
+        raise FormatError(f"{path}: metrics file is not valid JSON ({str(e)[:120]})") from None
+    if not isinstance(metrics, dict) or not all(
+        isinstance(metrics.get(k, {}), dict) for k in ("proxies", "latency", "accuracy")
+    ):
+        raise FormatError(f"{path}: metrics must be a JSON object of proxies/latency/accuracy objects")
+    return metrics
+
+
 def cmd_export(args) -> int:
     graph = load_arch(args.file)
-    metrics = None
-    if args.metrics:
-        with open(args.metrics) as f:
-            metrics = json.load(f)
+    metrics = _read_metrics(args.metrics) if args.metrics else None
     res = export(graph, args.format, args.output, weights=args.weights, metrics=metrics, seed=args.seed)
     info = {
         "format": res.format,

@@ -7,13 +7,14 @@ OFA-MBv3) and writes the rows back with a ``latency_ms`` column.
 
 from __future__ import annotations
 
-import contextlib
 import csv
+import io
 import json
 import sys
 from pathlib import Path
 
 from ..errors import ExplorerError
+from ..fileio import atomic_write_text
 from ._output import print_json, print_table
 
 
@@ -101,7 +102,32 @@ def _arch_config(path: Path) -> tuple[str, object]:
         raise ExplorerError(
             f"{path}: no meta.space/meta.config (a hand-drawn graph needs a layer-wise LUT device)"
         )
-    return meta["space"], meta["config"]
+    space, config = meta["space"], meta["config"]
+    if not isinstance(space, str) or not isinstance(config, dict):
+        raise ExplorerError(f"{path}: meta.space must be a space name and meta.config an object")
+    from ..latency.features import space_family
+
+    if space_family(space) == "nb201" and not isinstance(config.get("arch_str"), str):
+        raise ExplorerError(f"{path}: an NB201 meta.config needs an 'arch_str' string")
+    _check_resolutions(space, [config], path)
+    return space, config
+
+
+def _check_resolutions(space: str, configs: list, where) -> None:
+    """OFA resolutions must be sane integers before any predictor does arithmetic with them."""
+    from ..latency.features import space_family
+    from ..latency.ofa_yaml import MAX_RESOLUTION
+
+    if space_family(space) != "ofa-mbv3":
+        return
+    for c in configs:
+        r = c.get("r") if isinstance(c, dict) else None
+        try:
+            ok = r is not None and 1 <= int(r) <= MAX_RESOLUTION
+        except (TypeError, ValueError, OverflowError):
+            ok = False
+        if not ok:
+            raise ExplorerError(f"{where}: OFA-MBv3 resolution r must be an integer in 1..{MAX_RESOLUTION}")
 
 
 def _read_batch(path: Path, space: str | None):
@@ -118,7 +144,21 @@ def _read_batch(path: Path, space: str | None):
     if not rows:
         raise ExplorerError(f"{path}: no rows")
     space = space or ("nb201" if "arch_str" in fields else "ofa-mbv3")
-    return F.canonical_space(space), rows, fields, configs_from_rows(rows, space, path)
+    configs = configs_from_rows(rows, space, path)
+    _check_resolutions(space, configs, path)
+    return F.canonical_space(space), rows, fields, configs
+
+
+def _write_csv(output: str | None, fields: list[str], rows: list[dict]) -> None:
+    """To stdout, or to `output` atomically (a failed run never leaves half a CSV)."""
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
+    w.writeheader()
+    w.writerows(rows)
+    if output:
+        atomic_write_text(output, buf.getvalue())
+    else:
+        sys.stdout.write(buf.getvalue())
 
 
 def cmd_predict(args) -> int:
@@ -149,11 +189,7 @@ def cmd_predict(args) -> int:
             if not args.output:
                 return 0
         out_fields = fields + ([] if "latency_ms" in fields else ["latency_ms"])
-        with contextlib.ExitStack() as stack:
-            fh = stack.enter_context(open(args.output, "w", newline="")) if args.output else sys.stdout
-            w = csv.DictWriter(fh, fieldnames=out_fields)
-            w.writeheader()
-            w.writerows(rows)
+        _write_csv(args.output, out_fields, rows)
         return 0
     results = []
     for f in args.files:
@@ -163,10 +199,7 @@ def cmd_predict(args) -> int:
     if args.json:
         print_json({"device": dev.name, "results": results, **extra})
     elif args.output:
-        with open(args.output, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=["file", "space", "latency_ms"])
-            w.writeheader()
-            w.writerows(results)
+        _write_csv(args.output, ["file", "space", "latency_ms"], results)
     else:
         print_table(["file", "space", f"latency_ms ({dev.name})"], [list(r.values()) for r in results])
     return 0

@@ -85,10 +85,13 @@ def register(sub) -> None:
 
 def parse_config(text: str) -> dict:
     """A config from JSON text or a JSON file; `{"config": {...}}` (search results) is unwrapped."""
-    p = Path(text)
     raw = text
-    if not text.lstrip().startswith("{") and p.is_file():
-        raw = p.read_text(encoding="utf-8")
+    if not text.lstrip().startswith("{"):
+        try:
+            if Path(text).is_file():
+                raw = Path(text).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"--config: cannot read {text[:80]!r} ({type(e).__name__})") from None
     try:
         cfg = json.loads(raw)
     except json.JSONDecodeError as e:

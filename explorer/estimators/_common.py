@@ -140,26 +140,15 @@ def model_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[
 
 
 def read_state(path) -> dict[str, torch.Tensor]:
-    """A state_dict file (torch.save of a dict of tensors; a {"state_dict": ...} wrapper is accepted)."""
-    from pathlib import Path
+    """A state_dict file (a dict of tensors; a {"state_dict": ...} wrapper is accepted), verified
+    against its SHA-256 when we wrote it (see `explorer.tensorfile`); FormatError otherwise."""
+    from ..tensorfile import load_tensors, state_dict_of
 
-    p = Path(path)
-    if not p.is_file():
-        raise EstimatorError(f"{p}: no such weights file")
-    try:
-        obj = torch.load(p, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, ValueError, EOFError) as e:
-        raise EstimatorError(f"{p}: not a readable weights file ({str(e).splitlines()[0][:120]})") from None
-    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
-        obj = obj["state_dict"]
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise EstimatorError(f"{p}: expected a state_dict (names -> tensors)")
-    return obj
+    return state_dict_of(load_tensors(path, "weights file"), path)
 
 
 def write_state(state: dict[str, torch.Tensor], path) -> None:
-    from pathlib import Path
+    """Atomically, with a SHA-256; the file stays a plain state_dict for `torch.load`."""
+    from ..tensorfile import save_tensors
 
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({k: v.detach().cpu().contiguous() for k, v in state.items()}, p)
+    save_tensors(path, {k: v.detach().cpu().contiguous() for k, v in state.items()})

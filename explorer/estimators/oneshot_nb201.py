@@ -22,9 +22,11 @@ from torch import nn
 from ..arch import modules as M
 from ..arch.graph import ArchGraph
 from ..arch.ops.nb201 import NB201_OPS
+from ..errors import ExplorerError, FormatError
 from ..jobs import Progress, ProgressFn, StopFn, never_stop, no_progress
 from ..spaces.nb201 import EDGES, NB201Space, arch_str_of, parse_arch_str
 from ..supernet.bn_calib import image_batches, recalibrate_bn
+from ..tensorfile import load_tensors, save_tensors
 from ._common import EstimatorError, Split, accuracy, train_steps
 
 CONV_OPS = ("nor_conv_1x1", "nor_conv_3x3")
@@ -246,22 +248,26 @@ def score_archs(
 
 
 def save_supernet(net: NB201Supernet, cfg: OneShotConfig, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"kind": "oneshot-nb201", "config": asdict(cfg), "state_dict": net.state_dict()}, path)
-    return path
+    """Atomically, with a SHA-256 of the contents (`explorer.tensorfile`)."""
+    ck = {"kind": "oneshot-nb201", "config": asdict(cfg), "state_dict": net.state_dict()}
+    return save_tensors(path, ck)
 
 
 def load_supernet(path: str | Path) -> tuple[NB201Supernet, OneShotConfig]:
+    """Net and config of a checkpoint; FormatError (one line) when it is unreadable, damaged or foreign."""
+    ck = load_tensors(path, "one-shot NB201 supernet checkpoint")
+    if ck.get("kind") != "oneshot-nb201":
+        raise FormatError(f"{path}: not a one-shot NB201 supernet checkpoint")
+    if not isinstance(ck.get("config"), dict) or not isinstance(ck.get("state_dict"), dict):
+        raise FormatError(f"{path}: damaged one-shot NB201 supernet checkpoint (no 'config' or 'state_dict')")
     try:
-        ck = torch.load(Path(path), map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, ValueError) as e:
-        raise EstimatorError(f"{path}: cannot read checkpoint ({str(e).splitlines()[0][:120]})") from None
-    if not isinstance(ck, dict) or ck.get("kind") != "oneshot-nb201":
-        raise EstimatorError(f"{path}: not a one-shot NB201 supernet checkpoint")
-    cfg = OneShotConfig(**ck["config"])
-    net = NB201Supernet(cfg.C, cfg.N)
-    net.load_state_dict(ck["state_dict"])
+        cfg = OneShotConfig(**ck["config"])
+        net = NB201Supernet(cfg.C, cfg.N)
+        net.load_state_dict(ck["state_dict"])
+    except (TypeError, ValueError, RuntimeError, KeyError, MemoryError, ExplorerError) as e:
+        lines = str(e).strip().splitlines()  # load_state_dict's first line only names the class
+        msg = (lines[1] if len(lines) > 1 else lines[0]).strip()[:160] if lines else type(e).__name__
+        raise FormatError(f"{path}: checkpoint does not fit its own config ({msg})") from None
     return net, cfg
 
 

@@ -27,9 +27,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..arch.ops.nb201 import NB201_OPS
+from ..errors import ExplorerError, FormatError
 from ..jobs import Progress, ProgressFn, StopFn, never_stop, no_progress
 from ..spaces.nb201 import EDGES, arch_str_of
-from ._common import EstimatorError, Split, accuracy, train_steps
+from ..tensorfile import load_tensors, save_tensors
+from ._common import Split, accuracy, train_steps
 from .oneshot_nb201 import NB201FixedParts, NB201Skeleton, as_ops, random_ops, run_cell
 
 KERNEL = {"nor_conv_1x1": 1, "nor_conv_3x3": 3}
@@ -191,22 +193,25 @@ def score_archs(
 
 
 def save_smash(net: SmashNB201, cfg: SmashConfig, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"kind": "smash-nb201", "config": asdict(cfg), "state_dict": net.state_dict()}, path)
-    return path
+    """Atomically, with a SHA-256 of the contents (`explorer.tensorfile`)."""
+    return save_tensors(path, {"kind": "smash-nb201", "config": asdict(cfg), "state_dict": net.state_dict()})
 
 
 def load_smash(path: str | Path) -> tuple[SmashNB201, SmashConfig]:
+    """Net and config of a checkpoint; FormatError (one line) when it is unreadable, damaged or foreign."""
+    ck = load_tensors(path, "SMASH NB201 checkpoint")
+    if ck.get("kind") != "smash-nb201":
+        raise FormatError(f"{path}: not a SMASH NB201 checkpoint")
+    if not isinstance(ck.get("config"), dict) or not isinstance(ck.get("state_dict"), dict):
+        raise FormatError(f"{path}: damaged SMASH NB201 checkpoint (no 'config' or 'state_dict')")
     try:
-        ck = torch.load(Path(path), map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, ValueError) as e:
-        raise EstimatorError(f"{path}: cannot read checkpoint ({str(e).splitlines()[0][:120]})") from None
-    if not isinstance(ck, dict) or ck.get("kind") != "smash-nb201":
-        raise EstimatorError(f"{path}: not a SMASH NB201 checkpoint")
-    cfg = SmashConfig(**ck["config"])
-    net = SmashNB201(cfg.C, cfg.N, hidden=cfg.hidden)
-    net.load_state_dict(ck["state_dict"])
+        cfg = SmashConfig(**ck["config"])
+        net = SmashNB201(cfg.C, cfg.N, hidden=cfg.hidden)
+        net.load_state_dict(ck["state_dict"])
+    except (TypeError, ValueError, RuntimeError, KeyError, MemoryError, ExplorerError) as e:
+        lines = str(e).strip().splitlines()  # load_state_dict's first line only names the class
+        msg = (lines[1] if len(lines) > 1 else lines[0]).strip()[:160] if lines else type(e).__name__
+        raise FormatError(f"{path}: checkpoint does not fit its own config ({msg})") from None
     return net, cfg
 
 

@@ -19,9 +19,8 @@ Files are found in the repo's ``luts/`` and in the user directory (``$NAS_EXPLOR
 from __future__ import annotations
 
 import json
+import math
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from pathlib import Path
@@ -30,6 +29,7 @@ import numpy as np
 
 import explorer
 from explorer.errors import ExplorerError, FormatError
+from explorer.fileio import atomic_write_text
 from explorer.latency import features as F
 from explorer.latency.predictor import Predictor
 
@@ -160,20 +160,24 @@ class LutDevice(Device):
         if not isinstance(tables, Mapping) or not tables:
             raise FormatError("'tables' must be a non-empty object")
         for tid, table in tables.items():
+            if not isinstance(table, Mapping):
+                raise FormatError(f"table {str(tid)[:40]!r} is not an object")
             for key, entry in table.items():
+                at = f"table {str(tid)[:40]!r} entry {str(key)[:80]!r}"
                 if not isinstance(entry, Mapping) or not any(
-                    isinstance(entry.get(f), (int, float)) for f in ("median", "mean")
+                    _ms_ok(entry.get(f)) for f in ("median", "mean")
                 ):
-                    raise FormatError(f"table {tid!r} entry {key!r} lacks a numeric 'median' or 'mean'")
-        return cls(
-            d["name"],
-            d.get("spaces", []),
-            d["provenance"],
-            dict(tables),
-            d.get("keyer", "graph"),
-            d.get("calibration"),
-            path,
-        )
+                    raise FormatError(f"{at} lacks a valid 'median' or 'mean' (ms)")
+                for f in ("median", "mean"):
+                    if f in entry and not _ms_ok(entry[f]):
+                        raise FormatError(f"{at} has an invalid {f!r}")
+        keyer = d.get("keyer", "graph")
+        if not isinstance(keyer, str):
+            raise FormatError("'keyer' must be a string")
+        cal = d.get("calibration")
+        if cal is not None and (not isinstance(cal, Mapping) or not all(_finite(cal.get(f)) for f in "ab")):
+            raise FormatError("'calibration' needs finite numbers 'a' and 'b'")
+        return cls(d["name"], d.get("spaces", []), d["provenance"], dict(tables), keyer, cal, path)
 
     def payload(self) -> dict:
         out = {"keyer": self.keyer, "tables": self.tables}
@@ -239,11 +243,11 @@ class NetworkDevice(Device):
     @classmethod
     def from_json(cls, d: Mapping, path: Path | None = None) -> NetworkDevice:
         model = d["model"]
+        if not isinstance(model, Mapping):
+            raise FormatError("'model' must be an object")
         dev = cls(d["name"], d.get("spaces", []), d["provenance"], dict(model), path)
         if model.get("kind") == "fewshot":
-            for k in ("sources", "head"):
-                if k not in model:
-                    raise FormatError(f"few-shot model lacks {k!r}")
+            dev.model["head"] = _check_fewshot(model)
         else:
             dev._predictor = Predictor(model)  # validates the weights now, not at first use
         return dev
@@ -276,11 +280,73 @@ class NetworkDevice(Device):
         if self.model.get("kind") == "fewshot":
             from explorer.latency.fewshot import head_predict
 
+            stat_idx = self.model["head"]["stat_idx"]
+            if stat_idx and max(stat_idx) >= X.shape[1]:
+                where = self.path or f"device {self.name!r}"
+                raise FormatError(
+                    f"{where}: model.head.stat_idx uses feature {max(stat_idx)}; {space} has {X.shape[1]}"
+                )
             sources = [load_device(n) for n in self.model["sources"]]  # cached by file mtime
             S = np.column_stack([s.predict_features(X, space) for s in sources]) if sources else None
             return head_predict(self.model["head"], X, S)
         assert self._predictor is not None
         return self._predictor.predict(F.columns_for(X, space, self._predictor.n_features))
+
+
+def _finite(v) -> bool:
+    """A JSON number that is a finite float (an int beyond float range is not)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(v))
+    except OverflowError:
+        return False
+
+
+def _ms_ok(v) -> bool:
+    """A table figure: a finite, non-negative number of milliseconds."""
+    return _finite(v) and v >= 0
+
+
+def _int_list(v) -> bool:
+    return isinstance(v, list) and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in v)
+
+
+def _check_fewshot(model: Mapping) -> dict:
+    """Types and lengths of a few-shot head (see `fewshot.fit_head`), so predict cannot crash;
+    returns the head with its weights as floats."""
+    for k in ("sources", "head"):
+        if k not in model:
+            raise FormatError(f"few-shot model lacks {k!r}")
+    sources, head = model["sources"], model["head"]
+    if not isinstance(sources, list) or not all(isinstance(n, str) for n in sources):
+        raise FormatError("model.sources must be a list of device names")
+    if not isinstance(head, Mapping):
+        raise FormatError("model.head must be an object")
+    if not _finite(head.get("b")):
+        raise FormatError("model.head.b must be a finite number")
+    for idx, w in (("stat_idx", "w_stats"), ("source_idx", "w_sources")):
+        if not _int_list(head.get(idx)):
+            raise FormatError(f"model.head.{idx} must be a list of feature indices")
+        if head[idx] and (
+            not isinstance(head.get(w), list)
+            or len(head[w]) != len(head[idx])
+            or not all(_finite(x) for x in head[w])
+        ):
+            raise FormatError(f"model.head.{w} must hold one finite number per entry of {idx}")
+    if any(i >= len(sources) for i in head["source_idx"]):
+        raise FormatError("model.head.source_idx refers to a source the device does not list")
+    digests = model.get("source_digests")
+    if digests is not None and (
+        not isinstance(digests, Mapping) or not all(isinstance(v, str) for v in digests.values())
+    ):
+        raise FormatError("model.source_digests must map device names to digests")
+    return dict(
+        head,
+        b=float(head["b"]),
+        w_stats=[float(x) for x in head["w_stats"]] if head["stat_idx"] else [],
+        w_sources=[float(x) for x in head["w_sources"]] if head["source_idx"] else [],
+    )
 
 
 def model_digest(model: Mapping) -> str:
@@ -309,6 +375,16 @@ def device_from_json(d, path: Path | None = None) -> Device:
     missing = [k for k in ("name", "kind", "provenance") if k not in d]
     if missing:
         raise FormatError(f"{where}: device file lacks {missing}")
+    for key, typ, what in (
+        ("name", str, "a string"),
+        ("kind", str, "a string"),
+        ("provenance", Mapping, "an object"),
+        ("spaces", list, "a list"),
+    ):
+        if key in d and not isinstance(d[key], typ):
+            raise FormatError(f"{where}: field {key!r} must be {what}")
+    if not all(isinstance(s, str) for s in d.get("spaces", [])):
+        raise FormatError(f"{where}: field 'spaces' must list space names")
     cls = DEVICE_KINDS.get(d["kind"])
     if d["kind"] == "lut" and d.get("keyer", "graph") == "graph":
         # tables keyed by the core's per-layer LUT keys (local profiles): graph_lut owns those
@@ -319,8 +395,8 @@ def device_from_json(d, path: Path | None = None) -> Device:
         except ExplorerError as e:
             msg = str(e)
             raise FormatError(msg if msg.startswith(where) else f"{where}: {msg}") from None
-        except (KeyError, TypeError, ValueError, AttributeError) as e:
-            raise FormatError(f"{where}: malformed device file ({e})") from None
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as e:
+            raise FormatError(f"{where}: malformed device file ({str(e)[:120]})") from None
         dev.path = path
         return dev
     if cls is None:
@@ -331,25 +407,29 @@ def device_from_json(d, path: Path | None = None) -> Device:
         raise FormatError(f"{where}: device file is partial: lacks {e.args[0]!r}") from None
     except ExplorerError as e:
         raise FormatError(f"{where}: {e}") from None
-    except (TypeError, ValueError, AttributeError) as e:
-        raise FormatError(f"{where}: malformed device file ({e})") from None
+    except (TypeError, ValueError, AttributeError, OverflowError) as e:
+        raise FormatError(f"{where}: malformed device file ({str(e)[:120]})") from None
 
 
 def read_device_json(path: str | Path):
     """The parsed JSON of a device file; a clear FormatError (naming the backup, if any) otherwise."""
     path = Path(path)
+    bak = path.with_name(path.name + ".bak")
+    hint = f"; the previous version is {bak.name}" if bak.exists() else ""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise FormatError(f"cannot read device file {path}: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise FormatError(f"{path}: corrupt device file (not UTF-8 text){hint}") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
-        bak = path.with_name(path.name + ".bak")
-        hint = f"; the previous version is {bak.name}" if bak.exists() else ""
         raise FormatError(
             f"{path}: corrupt device file (corrupt or truncated JSON at line {e.lineno}: {e.msg}){hint}"
         ) from None
+    except RecursionError:
+        raise FormatError(f"{path}: corrupt device file (JSON nested too deeply){hint}") from None
 
 
 def read_device_file(path: str | Path) -> Device:
@@ -424,26 +504,9 @@ def save_device(device: Device | Mapping, path: str | Path | None = None) -> Pat
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Temp file + fsync + os.replace (a crash leaves the old or the new file, never half of one);
-    an existing file is first copied to `<name>.bak`, so nothing is overwritten without a backup."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; a device file is an ordinary file
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        if path.exists():  # copy, so `path` exists at every instant
-            shutil.copy2(path, path.with_name(path.name + ".bak"))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Atomic write (`explorer.fileio`); an existing file is first copied to `<name>.bak`, so
+    nothing is overwritten without a backup."""
+    atomic_write_text(path, text, backup=True)
 
 
 def provenance(**fields) -> dict:

@@ -381,6 +381,10 @@ class LutDevice:
         sp = get_space(self.space_for(space))
         return np.array([predict(self, sp.encode(c), on_missing=on_missing).ms for c in configs])
 
+    def stale_sources(self) -> list[str]:
+        """As `devices.Device.stale_sources`: a layer table is fitted on no other device."""
+        return []
+
     def summary(self) -> dict:
         p = self.provenance
         return {

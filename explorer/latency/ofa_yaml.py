@@ -7,15 +7,18 @@ official Note10 YAMLs reproduces OFA's predicted latencies (92.4 ms at r=224 for
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 
 import yaml
 
-from explorer.errors import FormatError
+from explorer.errors import ConfigError, FormatError
 from explorer.latency import devices as D
 from explorer.latency.features import ofa_config
 from explorer.spaces.ofa_geometry import MAX_DEPTH, N_STAGES, W10, W12, OFAGeometry, middle_channels
+
+MAX_RESOLUTION = 4096  # far beyond any table; guards the arithmetic against absurd inputs
 
 
 def _shape(*dims: int) -> str:
@@ -26,6 +29,8 @@ def ofa_mbv3_keys(cfg: Mapping, geo: OFAGeometry = W12) -> tuple[str, list[str]]
     """(resolution table id, OFA LUT keys of the stem, active blocks and head) of one config."""
     c = ofa_config(cfg)
     r = c["r"]
+    if not 1 <= r <= MAX_RESOLUTION:
+        raise ConfigError(f"OFA-MBv3 resolution r must lie in 1..{MAX_RESOLUTION}, got {str(r)[:20]}")
     keys = []
     f = (r + 1) // 2
     keys.append(f"Conv-input:{_shape(r, r, 3)}-output:{_shape(f, f, geo.stem)}")
@@ -62,28 +67,50 @@ D.register_keyer("ofa-mbv3-w1.2", lambda cfg: ofa_mbv3_keys(cfg, W12))
 D.register_keyer("ofa-mbv3-w1.0", lambda cfg: ofa_mbv3_keys(cfg, W10))
 
 
-def _entry(v: Mapping, key: str, path: Path) -> dict:
+def _ms(v, key: str, field: str, path: Path) -> float:
+    """A finite, non-negative figure of an entry; FormatError naming the file, key and field."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+        raise FormatError(f"{path}: entry {key[:80]!r} has an invalid {field!r} ({str(v)[:40]!r})")
+    return float(v)
+
+
+def _entry(v, key: str, path: Path) -> dict:
     """{count, mean, std} from a YAML entry; ProxylessNAS's `var` becomes std."""
     if not isinstance(v, Mapping) or "mean" not in v:
-        raise FormatError(f"{path}: entry {key!r} lacks 'mean'")
-    out = {"mean": float(v["mean"])}
+        raise FormatError(f"{path}: entry {key[:80]!r} lacks 'mean'")
+    out = {"mean": _ms(v["mean"], key, "mean", path)}
     if "std" in v:
-        out["std"] = float(v["std"])
+        out["std"] = _ms(v["std"], key, "std", path)
     elif "var" in v:
-        out["std"] = float(v["var"]) ** 0.5
+        out["std"] = _ms(v["var"], key, "var", path) ** 0.5
     if "count" in v:
-        out["count"] = int(v["count"])
+        if isinstance(v["count"], bool) or not isinstance(v["count"], int) or v["count"] < 0:
+            raise FormatError(f"{path}: entry {key[:80]!r} has an invalid 'count'")
+        out["count"] = v["count"]
     return out
 
 
 def read_yaml_table(path: str | Path) -> dict[str, dict]:
+    """An OFA / ProxylessNAS YAML table {key: {mean, std | var, count}}; FormatError (one line) for
+    an unreadable, truncated or wrongly typed file."""
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as e:
-        raise FormatError(f"cannot read YAML latency table {path}: {e}") from None
+    except OSError as e:
+        raise FormatError(f"cannot read YAML latency table {path}: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise FormatError(f"{path}: not a YAML latency table (not UTF-8 text)") from None
+    except yaml.YAMLError as e:
+        where = getattr(e, "problem_mark", None)
+        at = f" at line {where.line + 1}" if where is not None else ""
+        raise FormatError(f"{path}: corrupt or truncated YAML latency table{at}") from None
+    except (RecursionError, ValueError, TypeError):  # absurd nesting, odd scalars
+        raise FormatError(f"{path}: corrupt YAML latency table") from None
     if not isinstance(data, Mapping) or not data:
-        raise FormatError(f"{path}: not a latency table (expected a mapping of keys to entries)")
+        kind = "empty" if data is None else f"a YAML {type(data).__name__}"
+        raise FormatError(
+            f"{path}: not a latency table (it is {kind}; expected a mapping of keys to entries)"
+        )
     return {str(k): _entry(v, str(k), path) for k, v in data.items()}
 
 

@@ -222,62 +222,119 @@ def _eval_part(part: Mapping, X: np.ndarray) -> np.ndarray:
     raise FormatError(f"unknown predictor part type {kind!r}")
 
 
+def _array(v, field: str, ndim: int) -> np.ndarray:
+    """`v` as a finite float array of `ndim` dimensions; FormatError naming `field` otherwise."""
+    try:
+        a = np.asarray(v, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        raise FormatError(f"{field} is not an array of numbers") from None
+    if a.ndim != ndim:
+        raise FormatError(f"{field} must be a {ndim}-d array of numbers, got shape {a.shape}")
+    if not np.isfinite(a).all():
+        raise FormatError(f"{field} holds non-finite numbers")
+    return a
+
+
+def _number(v, field: str) -> float:
+    try:
+        ok = not isinstance(v, bool) and isinstance(v, (int, float)) and bool(np.isfinite(float(v)))
+    except OverflowError:  # an integer beyond float range
+        ok = False
+    if not ok:
+        raise FormatError(f"{field} must be a finite number, got {str(v)[:40]!r}")
+    return float(v)
+
+
+def _shape_is(a: np.ndarray, shape: tuple, field: str) -> None:
+    if a.shape != shape:
+        raise FormatError(f"{field} has shape {a.shape}, expected {shape}")
+
+
 class Predictor:
-    """A network-wise model loaded from its JSON dict; `predict(X)` -> latency in ms."""
+    """A network-wise model loaded from its JSON dict; `predict(X)` -> latency in ms.
+
+    Every array is checked on load (shapes chain from `n_features` to one output, numbers are
+    finite), so a damaged device file fails there, naming the field, not in a matmul later."""
 
     def __init__(self, model: Mapping):
         if not isinstance(model, Mapping) or model.get("kind") not in MODEL_KINDS:
             raise FormatError(f"predictor kind must be one of {list(MODEL_KINDS)}")
         try:
             self.kind = model["kind"]
-            self.n_features = int(model["n_features"])
+            n = model["n_features"]
+            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+                raise FormatError(f"model.n_features must be a positive integer, got {str(n)[:40]!r}")
+            self.n_features = n
+            if not isinstance(model["parts"], list) or not isinstance(model["weights"], list):
+                raise FormatError("model.parts and model.weights must be lists")
             self.parts = list(model["parts"])
-            self.weights = [float(w) for w in model["weights"]]
+            self.weights = [_number(w, f"model.weights[{i}]") for i, w in enumerate(model["weights"])]
             self.log_target = bool(model.get("log_target", False))
             # materialise the arrays once, so predict is only matmuls
-            self._parts = [self._materialise(p) for p in self.parts]
-        except (KeyError, TypeError, ValueError, IndexError) as e:
+            self._parts = [self._materialise(p, n, f"model.parts[{i}]") for i, p in enumerate(self.parts)]
+        except (KeyError, TypeError, ValueError, IndexError, OverflowError) as e:
             raise FormatError(
-                f"predictor model is incomplete or malformed ({type(e).__name__}: {e})"
+                f"predictor model is incomplete or malformed ({type(e).__name__}: {str(e)[:120]})"
             ) from None
         if len(self.weights) != len(self.parts):
             raise FormatError("predictor model: 'weights' and 'parts' differ in length")
         self.model = dict(model)
 
     @staticmethod
-    def _materialise(p: Mapping) -> dict:
-        if p["type"] == "linear":
-            return {"type": "linear", "w": np.asarray(p["w"], dtype=np.float64), "b": float(p["b"])}
-        if p["type"] == "mlp":
-            layers = [
-                {"W": np.asarray(layer["W"], dtype=np.float64), "b": np.asarray(layer["b"], dtype=np.float64)}
-                for layer in p["layers"]
-            ]
-            for a, b in zip(layers[:-1], layers[1:]):
-                if a["W"].shape[1] != b["W"].shape[0]:
-                    raise ValueError("layer shapes do not chain")
+    def _materialise(p: Mapping, n: int, where: str = "part") -> dict:
+        if not isinstance(p, Mapping):
+            raise FormatError(f"{where} is not an object")
+        if p.get("type") == "linear":
+            w = _array(p["w"], f"{where}.w", 1)
+            _shape_is(w, (n,), f"{where}.w")
+            return {"type": "linear", "w": w, "b": _number(p["b"], f"{where}.b")}
+        if p.get("type") == "mlp":
+            if not isinstance(p["layers"], list) or not p["layers"]:
+                raise FormatError(f"{where}.layers must be a non-empty list")
+            layers, width = [], n
+            for i, layer in enumerate(p["layers"]):
+                f = f"{where}.layers[{i}]"
+                if not isinstance(layer, Mapping):
+                    raise FormatError(f"{f} is not an object")
+                W, b = _array(layer["W"], f"{f}.W", 2), _array(layer["b"], f"{f}.b", 1)
+                if W.shape[0] != width:
+                    raise FormatError(f"{f}.W has shape {W.shape}, expected ({width}, ...)")
+                _shape_is(b, (W.shape[1],), f"{f}.b")
+                layers.append({"W": W, "b": b})
+                width = W.shape[1]
+            if width != 1:
+                raise FormatError(f"{where}.layers: the last layer has {width} outputs, expected 1")
+            x_mean, x_std = _array(p["x_mean"], f"{where}.x_mean", 1), _array(p["x_std"], f"{where}.x_std", 1)
+            _shape_is(x_mean, (n,), f"{where}.x_mean")
+            _shape_is(x_std, (n,), f"{where}.x_std")
+            if (x_std == 0).any():
+                raise FormatError(f"{where}.x_std holds zeros")
             return {
                 "type": "mlp",
-                "x_mean": np.asarray(p["x_mean"], dtype=np.float64),
-                "x_std": np.asarray(p["x_std"], dtype=np.float64),
-                "y_mean": float(p["y_mean"]),
-                "y_std": float(p["y_std"]),
+                "x_mean": x_mean,
+                "x_std": x_std,
+                "y_mean": _number(p["y_mean"], f"{where}.y_mean"),
+                "y_std": _number(p["y_std"], f"{where}.y_std"),
                 "layers": layers,
             }
-        raise ValueError(f"unknown part type {p['type']!r}")
+        raise FormatError(f"{where}: unknown part type {str(p.get('type'))[:40]!r}")
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         X = np.atleast_2d(np.asarray(X, dtype=np.float64))
         if X.shape[1] != self.n_features:
             raise FormatError(f"predictor expects {self.n_features} features, got {X.shape[1]}")
         out = np.zeros(len(X))
-        for w, p in zip(self.weights, self._parts):
-            if w:
-                out += w * _eval_part(p, X)
-        out = np.exp(out) if self.log_target else out
-        # 0.1 us resolution: float noise must not break the exact ties of estimated devices; a
-        # latency is positive even where a fit extrapolates below zero (e.g. constant-folded cells)
-        return np.maximum(np.round(out, 4), 1e-4)
+        with np.errstate(over="ignore", invalid="ignore"):  # absurd weights: refused below
+            for w, p in zip(self.weights, self._parts):
+                if w:
+                    out += w * _eval_part(p, X)
+            out = np.exp(out) if self.log_target else out
+            # 0.1 us resolution: float noise must not break the exact ties of estimated devices; a
+            # latency is positive even where a fit extrapolates below zero (constant-folded cells)
+            out = np.maximum(np.round(out, 4), 1e-4)
+        if not np.isfinite(out).all():
+            raise FormatError("predictor gives a non-finite latency: its model weights are damaged")
+        return out
 
     def to_json(self) -> dict:
         return dict(self.model)

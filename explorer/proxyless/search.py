@@ -5,7 +5,7 @@ Per step: a weight step on a training batch with one sampled path per layer (SGD
 after the warm-up, every `arch_every` steps an architecture step on a held-out batch with two
 sampled paths per layer and the latency loss (Adam with beta1 = 0, as the official code). Every
 progress report carries the per-layer path probabilities (for a live plot). A checkpoint (plain
-tensors and numbers, written atomically, read with weights_only=True) is saved every
+tensors and numbers, written atomically with a SHA-256, read with weights_only=True) is saved every
 `save_every` steps and when stopped; `resume=True` continues from it with the same RNG streams,
 so a resumed run equals an uninterrupted one. The end result: the argmax path as an ArchGraph
 (`arch.json`) with its predicted and, on a local device, measured latency (`result.json`).
@@ -26,8 +26,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from explorer.errors import ConfigError, ExplorerError
+from explorer.errors import ConfigError, ExplorerError, FormatError
+from explorer.fileio import atomic_write_text
 from explorer.jobs import Cancelled, Progress, ProgressFn, Rate, StopFn, never_stop, no_progress
+from explorer.tensorfile import load_tensors, save_tensors
 
 from . import gates
 from .derive import derive_graph, derived_state_dict
@@ -110,17 +112,32 @@ def _perm(n: int, seed: int) -> torch.Tensor:
 
 
 def load_checkpoint(path: str | Path) -> dict:
+    """A proxyless search checkpoint, verified (`explorer.tensorfile`) and with the fields resume
+    reads; FormatError (one line) otherwise."""
     path = Path(path)
     if not path.is_file():
         raise ExplorerError(f"{path}: no proxyless checkpoint to resume")
-    try:
-        ck = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - torch raises many kinds for a damaged file
-        raise ExplorerError(
-            f"{path}: corrupt or unreadable checkpoint ({str(e).splitlines()[0][:160]})"
-        ) from None
-    if not isinstance(ck, dict) or ck.get("format") != FORMAT:
-        raise ExplorerError(f"{path}: not a proxyless search checkpoint")
+    ck = load_tensors(path, "proxyless search checkpoint")
+    if ck.get("format") != FORMAT:
+        raise FormatError(f"{path}: not a proxyless search checkpoint")
+    for key, typ in (
+        ("config", dict),
+        ("model", dict),
+        ("opt_w", dict),
+        ("opt_a", dict),
+        ("gen", torch.Tensor),
+        ("step", int),
+        ("arch_steps", int),
+        ("history", list),
+        ("lut", dict),
+        ("device", dict),
+    ):
+        if not isinstance(ck.get(key), typ):
+            raise FormatError(
+                f"{path}: damaged proxyless search checkpoint: {key!r} is missing or not a {typ.__name__}"
+            )
+    if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in ck["lut"].values()):
+        raise FormatError(f"{path}: damaged proxyless search checkpoint: 'lut' holds a non-number")
     return ck
 
 
@@ -246,9 +263,8 @@ class ProxylessSearch:
             )
 
         def save():
-            from explorer.supernet.checkpoint import save_atomic
-
-            save_atomic(
+            save_tensors(
+                self.out / CHECKPOINT,
                 {
                     "format": FORMAT,
                     "config": cfg.to_dict(),
@@ -263,7 +279,6 @@ class ProxylessSearch:
                     "device": device,
                     "labels": labels,
                 },
-                self.out / CHECKPOINT,
             )
 
         rate = Rate(total, step)
@@ -383,7 +398,7 @@ class ProxylessSearch:
         if measured:
             graph.meta["provenance"]["measured"] = measured
         save_arch(graph, arch_path)
-        torch.save(derived_state_dict(net, graph), self.out / "weights.pt")
+        save_tensors(self.out / "weights.pt", derived_state_dict(net, graph))
         with torch.no_grad():
             expected = float(lat.expected_of(net))
         lo, hi = lat.bounds()
@@ -407,7 +422,7 @@ class ProxylessSearch:
         }
         if note:
             result["note"] = note
-        (self.out / "result.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        atomic_write_text(self.out / "result.json", json.dumps(result, indent=1) + "\n")
         progress(
             Progress(
                 phase="done",

@@ -13,8 +13,6 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
 from explorer.errors import ExplorerError
 from explorer.spaces.ofa_geometry import (
     EXPANDS,
@@ -44,13 +42,10 @@ def _device_tables(name: str) -> dict[int, dict[str, float]]:
 
 @lru_cache(maxsize=16)
 def _table(path: str) -> dict[str, float]:
-    p = Path(path)
-    try:
-        with open(p, encoding="utf-8") as f:
-            raw = yaml.safe_load(f)
-    except (OSError, yaml.YAMLError) as e:
-        raise ExplorerError(f"{p}: cannot read latency table ({e})") from None
-    return {k: float(v["mean"]) for k, v in raw.items()}
+    """{key: mean ms} of one OFA YAML table, validated (`latency.ofa_yaml.read_yaml_table`)."""
+    from explorer.latency.ofa_yaml import read_yaml_table
+
+    return {k: v["mean"] for k, v in read_yaml_table(path).items()}
 
 
 def _shape(s) -> str:

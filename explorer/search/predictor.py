@@ -15,8 +15,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from explorer.errors import ExplorerError
+from explorer.errors import ExplorerError, FormatError
 from explorer.spaces.ofa_geometry import EXPANDS, KERNELS, MAX_DEPTH, N_BLOCKS, N_STAGES
+from explorer.tensorfile import load_tensors, save_tensors
 
 OFFICIAL_W12 = (
     Path(__file__).resolve().parents[2] / "resources" / "predictors" / "ofa_mbv3_w12_imagenet_acc.pth"
@@ -82,33 +83,37 @@ class AccuracyPredictor:
 
     @classmethod
     def load(cls, path: str | Path) -> AccuracyPredictor:
+        """A predictor file (ours, with its SHA-256, or a bare OFA state_dict such as the official
+        one, unverified); FormatError (one line) when unreadable, damaged or of another shape."""
         path = Path(path)
-        try:
-            sd = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:  # noqa: BLE001
-            raise ExplorerError(
-                f"{path}: not a readable predictor ({str(e).splitlines()[0][:120]})"
-            ) from None
+        sd = load_tensors(path, "accuracy predictor")
         meta = {}
-        if isinstance(sd, dict) and "state_dict" in sd:
-            meta = json.loads(sd.get("meta", "{}"))
+        if "state_dict" in sd:
+            try:
+                meta = json.loads(sd.get("meta", "{}"))
+            except (TypeError, ValueError):
+                meta = None
+            if not isinstance(meta, dict):
+                raise FormatError(f"{path}: damaged accuracy predictor ('meta' is not a JSON object)")
             sd = sd["state_dict"]
-        model = mlp(int(sd["0.weight"].shape[0])) if "0.weight" in sd else None
-        if model is None:
-            raise ExplorerError(f"{path}: not an OFA accuracy predictor state_dict")
+        w = sd.get("0.weight") if isinstance(sd, dict) else None
+        if not isinstance(w, torch.Tensor) or w.dim() != 2 or not 1 <= w.shape[0] <= 8192:
+            raise FormatError(f"{path}: not an OFA accuracy predictor state_dict")
+        model = mlp(int(w.shape[0]))
         try:
             model.load_state_dict(sd)
-        except RuntimeError as e:
-            raise ExplorerError(
-                f"{path}: predictor weights do not fit ({str(e).splitlines()[0][:120]})"
-            ) from None
-        return cls(model, int(meta.get("r_base", 112)), int(meta.get("r_step", 16)), meta)
+            r_base, r_step = int(meta.get("r_base", 112)), int(meta.get("r_step", 16))
+        except (RuntimeError, TypeError, ValueError) as e:
+            lines = str(e).strip().splitlines()
+            msg = (lines[1] if len(lines) > 1 else lines[0]).strip()[:120] if lines else type(e).__name__
+            raise FormatError(f"{path}: predictor weights do not fit ({msg})") from None
+        if r_step < 1:
+            raise FormatError(f"{path}: damaged accuracy predictor (r_step must be positive)")
+        return cls(model, r_base, r_step, meta)
 
     def save(self, path: str | Path) -> Path:
-        from explorer.supernet.checkpoint import save_atomic
-
         meta = dict(self.meta, r_base=self.r_base, r_step=self.r_step)
-        return save_atomic({"state_dict": self.model.state_dict(), "meta": json.dumps(meta)}, path)
+        return save_tensors(path, {"state_dict": self.model.state_dict(), "meta": json.dumps(meta)})
 
 
 def train_predictor(
