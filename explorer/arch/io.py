@@ -219,19 +219,20 @@ def from_json(text: str) -> ArchGraph:
 
 def load_arch(path: str | os.PathLike) -> ArchGraph:
     p = Path(path)
+    where = one_line(str(p), 120)  # a long path must not push the reason out of a capped line
     try:
         size = p.stat().st_size
         if size > MAX_FILE_BYTES:
-            raise FormatError(f"{p}: file too large ({size:,} bytes > {MAX_FILE_BYTES:,})")
+            raise FormatError(f"{where}: file too large ({size:,} bytes > {MAX_FILE_BYTES:,})")
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise FormatError(f"{p}: no such file") from None
+        raise FormatError(f"{where}: no such file") from None
     except (OSError, UnicodeDecodeError) as e:
-        raise FormatError(f"{p}: cannot read ({e.__class__.__name__}: {one_line(str(e), 120)})") from None
+        raise FormatError(f"{where}: cannot read ({e.__class__.__name__}: {one_line(str(e), 120)})") from None
     try:
         return from_json(text)
     except FormatError as e:
-        raise FormatError(f"{p}: {e}") from None
+        raise FormatError(f"{where}: {e}") from None
 
 
 def save_arch(graph: ArchGraph, path: str | os.PathLike) -> Path:
