@@ -101,6 +101,16 @@ def _arch_config(path: Path) -> tuple[str, object]:
         raise ExplorerError(
             f"{path}: no meta.space/meta.config (a hand-drawn graph needs a layer-wise LUT device)"
         )
+    if not isinstance(meta["space"], str):
+        raise ExplorerError(f"{path}: meta.space must be a space name")
+    if "nodes" in data:  # a graph: the config it is (decoded, verified), never a stale meta.config
+        from ..arch import from_dict
+        from ..spaces import get_space
+
+        try:
+            return meta["space"], get_space(meta["space"]).decode(from_dict(data))
+        except ExplorerError as e:
+            raise ExplorerError(f"{path}: {e}") from None
     return meta["space"], meta["config"]
 
 
