@@ -80,6 +80,9 @@ class OpSpec:
     min_inputs: int = 1
     max_inputs: int | None = 1  # None: any number
     has_shortcut: bool = False  # op carries a residual shortcut that Zen-Score's build removes
+    # elements per sample of the tensors the module makes inside besides its output (the memory
+    # estimate); None: none (identity, pooling, add...)
+    workspace: Callable[[dict, list[Shape], Shape], int] | None = None
     schema: dict[str, Param] = field(init=False, repr=False, compare=False)
     _defaults: dict = field(init=False, repr=False, compare=False)
 
