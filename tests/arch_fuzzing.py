@@ -221,6 +221,9 @@ def run_cli(argv: list[str]) -> tuple[int, str, str]:
             rc = main(argv)
         except SystemExit as e:  # argparse usage errors
             rc = e.code if isinstance(e.code, int) else 2
+        except Exception as e:  # escaped main(): a crash, reported as exit -1
+            print(f"uncaught {type(e).__name__}: {e}", file=err)
+            rc = -1
     out.flush()
     err.flush()
     return rc, out_b.getvalue().decode("utf-8", "replace"), err_b.getvalue().decode("utf-8", "replace")
