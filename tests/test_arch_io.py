@@ -112,3 +112,112 @@ def test_fuzzed_architecture_documents_load_or_fail_cleanly(nodes, edges):
         return
     validate(g)  # loads: validation must also answer without raising
     assert from_json(to_json(g)) == g
+
+
+# -- hardening (issue 15): every hostile value is a one-line FormatError, never a traceback ----------
+def _set(path, value):
+    """A mutation setting doc[path...] = value (path of keys/indices)."""
+
+    def mutate(d):
+        c = d
+        for k in path[:-1]:
+            c = c[k]
+        c[path[-1]] = value
+
+    return mutate
+
+
+@pytest.mark.parametrize(
+    "mutate,needle",
+    [
+        (_set(["nodes", 1, "op"], ["conv"]), "unknown op ['conv']"),
+        (_set(["nodes", 1, "op"], {}), "unknown op {}"),
+        (_set(["nodes", 1, "op"], None), "unknown op None"),
+        (_set(["nodes", 1, "pos"], [10**400, 0]), "'pos' must be [x, y] numbers"),
+        (_set(["nodes", 1, "pos"], [1e300, 0]), "'pos' must be [x, y] numbers"),
+        (_set(["name"], "bad \ud800 name"), "name: text holds \\ud800, a lone surrogate"),
+        (_set(["meta", "space"], "nb\udc80"), "meta.space: text holds \\udc80"),
+        (_set(["meta", "k\ud83d"], 1), "key holds \\ud83d"),
+        (_set(["nodes", 1, "group"], "g\udfff"), "nodes[1].group: text holds"),
+        (_set(["nodes", 1, "id"], "stem\n"), "invalid id 'stem\\n'"),
+        (_set(["nodes", 1, "id"], "a" * 65), "invalid id"),
+        (_set(["version"], 1.0), "'version' must be the integer 1, got 1.0"),
+        (_set(["version"], True), "'version' must be the integer 1, got True"),
+        (_set(["version"], "1"), "'version' must be the integer 1, got '1'"),
+        (_set(["meta", "x"], float("nan")), "meta.x: nan is not allowed"),
+        (_set(["meta", "x"], [1.0, float("-inf")]), "meta.x[1]: -inf is not allowed"),
+        (_set(["meta", "deep"], json.loads("[" * 40 + "]" * 40)), "nested deeper than 32 levels"),
+        (_set(["format"], ["nas-explorer/arch"]), "not an architecture file"),
+    ],
+)
+def test_hostile_values_give_one_line_errors(mutate, needle):
+    doc = base_doc()
+    mutate(doc)
+    with pytest.raises(FormatError) as e:
+        from_dict(doc)
+    assert needle in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "literal,needle",
+    [
+        ("NaN", "NaN is not allowed (not strict JSON)"),
+        ("Infinity", "Infinity is not allowed"),
+        ("-Infinity", "-Infinity is not allowed"),
+        ("1e400", "number 1e400 overflows a double"),
+        ("9" * 5000, "not valid JSON"),  # Python's int digit limit
+    ],
+)
+def test_non_strict_json_numbers_are_refused(literal, needle):
+    text = json.dumps(base_doc()).replace('"meta": {', f'"meta": {{"x": {literal}, ', 1)
+    with pytest.raises(FormatError) as e:
+        from_json(text)
+    assert needle in str(e.value) and len(str(e.value)) < 300
+
+
+def test_quoted_values_are_capped():
+    doc = base_doc()
+    doc["nodes"][1]["params"]["act"] = "x" * 5000
+    with pytest.raises(FormatError) as e:
+        from_dict(doc)
+    msg = str(e.value)
+    assert "act=" in msg and "(5,002 chars)" in msg and len(msg) < 250
+
+
+def test_size_limits_are_checked_before_anything_is_built(tmp_path, monkeypatch):
+    from explorer.arch import io as arch_io
+
+    big = tmp_path / "big.json"
+    with open(big, "wb") as f:  # sparse: refused on its size, never read
+        f.truncate(arch_io.MAX_FILE_BYTES + 1)
+    with pytest.raises(FormatError, match=r"file too large \(33,554,433 bytes > 33,554,432\)"):
+        load_arch(big)
+
+    def no_building(*a, **k):
+        raise AssertionError("a node was built before the counts were checked")
+
+    doc = base_doc()  # 129 nodes, 173 edges
+    text = json.dumps(doc)
+    monkeypatch.setattr(arch_io.ArchGraph, "add_node", no_building)
+    monkeypatch.setattr(arch_io, "MAX_NODES", 10)
+    monkeypatch.setattr(arch_io, "MAX_EDGES", 10)
+    with pytest.raises(FormatError, match=r"too many nodes \(129 > 10\)"):
+        from_dict(doc)
+    doc["nodes"] = doc["nodes"][:10]
+    with pytest.raises(FormatError, match=r"too many edges \(173 > 10\)"):
+        from_dict(doc)
+    monkeypatch.setattr(arch_io, "parse_strict_json", no_building)  # refused before parsing
+    with pytest.raises(FormatError, match=r"too many nodes \(about 129 > 10\)"):
+        from_json(text)
+
+
+def test_graphs_that_cannot_be_read_back_are_not_written(tmp_path):
+    g = get_space("nb201").encode(get_space("nb201").sample(0))
+    g.meta["score"] = float("nan")
+    with pytest.raises(FormatError, match="cannot write the architecture: meta.score: nan"):
+        save_arch(g, tmp_path / "a.json")
+    assert not (tmp_path / "a.json").exists()
+    g.meta["score"] = None
+    g.name = "\ud800"
+    with pytest.raises(FormatError, match="name: text holds"):
+        to_json(g)

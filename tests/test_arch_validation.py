@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from explorer.arch import ArchGraph, GraphError, build_model, validate
+from explorer.arch import ArchGraph, GraphError, build_model, check, validate
 
 
 def chain_graph(*ops_params):
@@ -144,3 +144,36 @@ def test_reduction_block_needs_even_input():
     g.add_node("output", id="output")
     g.chain("input", "red", "output")
     assert any("even H and W" in m for m in messages_for(g, "red"))
+
+
+def test_programmatic_graphs_with_unhashable_values_are_reported():
+    """The GUI and importers build graphs in code: an op or params value of the wrong type is an
+    issue on its node, not a TypeError from a dict lookup."""
+    g = ArchGraph("t")
+    g.add_node("input", {"channels": 3, "resolution": 8}, id="input")
+    g.add_node(["conv"], {"out_channels": 4}, id="odd_op")
+    g.add_node("conv", [3], id="odd_params")
+    g.add_node("output", id="output")
+    g.chain("input", "odd_op", "odd_params", "output")
+    g.g.add_node("stem\n", op="identity", params={})
+    r = validate(g)
+    assert "unknown op ['conv']" in messages_for(g, "odd_op")[0]
+    assert "params must be an object" in messages_for(g, "odd_params")[0]
+    assert any("node id must be" in str(i) for i in r.issues)
+    with pytest.raises(GraphError) as e:
+        check(g)
+    assert "\n" not in str(e.value).replace("stem\\n", "")
+
+
+def test_issue_messages_are_capped_to_one_line():
+    g = ArchGraph("t")
+    g.add_node("input", {"channels": 3, "resolution": 8}, id="input")
+    g.add_node("concat", id="cat")
+    g.add_node("output", id="output")
+    for k in range(300):
+        b = g.add_node("identity", id=f"b{k}")
+        g.connect("input", b)
+        g.connect(b, "cat", 1000 + k)
+    g.connect("cat", "output")
+    msgs = messages_for(g, "cat")
+    assert any("input ports must be" in m for m in msgs) and all(len(m) <= 300 for m in msgs)

@@ -143,3 +143,106 @@ def test_nb201_params_match_through_built_torch_models():
         g = sp.encode({"arch_str": r["arch_str"]})
         expected = fixed.get(int(r["arch_index"]), round(float(r["params_mb"]) * 1e6))
         assert torch_params(build_model(g)) == expected
+
+
+# -- a graph edited out of its space never gets the space's predictions for a stale config ----------
+def _edited_ofa(tmp_path, edit):
+    """A real OFA sample written by `arch sample`, with node params edited in the file by hand."""
+    import json
+
+    from explorer.cli import main
+
+    path = tmp_path / "a.json"
+    assert main(["arch", "sample", "--space", "ofa-mbv3-w1.0", "--seed", "3", "-o", str(path)]) == 0
+    doc = json.loads(path.read_text())
+    for node in doc["nodes"]:
+        edit(node)
+    path.write_text(json.dumps(doc))
+    return path, doc["meta"]["config"]
+
+
+def test_ofa_graph_edited_out_of_the_space_is_not_predicted(tmp_path, capsys):
+    import json
+
+    from explorer.arch import load_arch
+    from explorer.cli import main
+    from explorer.live_metrics import predict_latency
+
+    def widen(node):
+        if node["id"] == "block5":
+            node["params"]["out_channels"] = 64
+
+    path, stale = _edited_ofa(tmp_path, widen)
+    sp = get_space("ofa-mbv3-w1.0")
+    g = load_arch(path)
+    assert g.meta["config"] == stale  # the file still carries the old config...
+    with pytest.raises(ConfigError, match="node block5 has out_channels=64, the space has 40"):
+        sp.decode(g)  # ...which nothing may use for this graph
+    assert sp.recognise(g) is None
+    capsys.readouterr()
+    assert main(["latency", "predict", str(path), "--device", "help-ofa-2080ti_1"]) == 2
+    err = capsys.readouterr().err
+    assert "no longer an architecture of this space" in err and "predictors do not cover it" in err
+    assert main(["arch", "info", str(path), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["config"] is None and "block5" in info["config_error"] and info["meta"]["config"] == stale
+    live = predict_latency(g, "help-ofa-2080ti_1")
+    assert live.get("ms") is None and "no longer an architecture of this space" in json.dumps(live)
+
+
+def test_ofa_config_edits_in_the_graph_are_what_gets_predicted(tmp_path, capsys):
+    import json
+
+    from explorer.arch import load_arch
+    from explorer.cli import main
+    from explorer.latency.devices import load_device
+
+    def kernel(node):
+        if node["id"] == "block0":
+            node["params"]["kernel"] = 7 if node["params"]["kernel"] != 7 else 3
+
+    path, stale = _edited_ofa(tmp_path, kernel)
+    sp = get_space("ofa-mbv3-w1.0")
+    cfg = sp.decode(load_arch(path))
+    assert cfg["ks"][0] != stale["ks"][0] and cfg["ks"][1:] == stale["ks"][1:]
+    capsys.readouterr()
+    assert main(["latency", "predict", str(path), "--device", "help-ofa-2080ti_1", "--json"]) == 0
+    edited = json.loads(capsys.readouterr().out)["results"][0]["latency_ms"]
+    dev = load_device("help-ofa-2080ti_1")
+    assert edited == round(float(dev.predict("ofa-mbv3-w1.0", [cfg])[0]), 4)
+    assert edited != round(float(dev.predict("ofa-mbv3-w1.0", [stale])[0]), 4)
+
+
+def _other_op(g):
+    g.g.nodes["s2c1_e01"]["op"] = "nor_conv_3x3"
+
+
+def _resolution(g):
+    g.set_params("input", resolution=64)
+
+
+def _extra_edge(g):
+    g.connect("stem", "lastbn")
+
+
+@pytest.mark.parametrize(
+    "edit,needle",
+    [
+        (_other_op, "node s2c1_e01 is 'nor_conv_3x3', the space has nor_conv_1x1"),
+        (_resolution, "node input has resolution=64, the space has 32"),
+        (_extra_edge, r"edge stem -> lastbn \(port 1\) is not part of the space's network"),
+    ],
+)
+def test_nb201_cells_other_than_the_first_are_checked_too(edit, needle):
+    """decode reads the first cell, then checks the whole network: every cell, skeleton, input."""
+    sp = get_space("nb201")
+    cfg = {
+        "arch_str": "|nor_conv_1x1~0|+|skip_connect~0|avg_pool_3x3~1|+|none~0|nor_conv_3x3~1|skip_connect~2|"
+    }
+    g = sp.encode(cfg)
+    g.g.nodes["stem"]["pos"] = (1.0, 2.0)  # layout, group and name do not count
+    g.name = "renamed"
+    assert sp.decode(g) == cfg
+    edit(g)
+    with pytest.raises(ConfigError, match=needle):
+        sp.decode(g)

@@ -2,7 +2,15 @@
 
 from . import ops  # noqa: F401  (registers the built-in ops)
 from .build import GraphModule, build_model
-from .complexity import Complexity, NodeCost, count_complexity, lut_keys
+from .complexity import (
+    Complexity,
+    MemoryEstimate,
+    NodeCost,
+    check_memory,
+    count_complexity,
+    estimate_memory,
+    lut_keys,
+)
 from .graph import ArchGraph
 from .io import from_dict, from_json, load_arch, save_arch, to_dict, to_json
 from .registry import OPS, Cost, OpSpec, Param, ShapeError, get_op, register_op
@@ -16,6 +24,7 @@ __all__ = [
     "GraphError",
     "GraphModule",
     "Issue",
+    "MemoryEstimate",
     "NodeCost",
     "OpSpec",
     "Param",
@@ -23,7 +32,9 @@ __all__ = [
     "ShapeError",
     "build_model",
     "check",
+    "check_memory",
     "count_complexity",
+    "estimate_memory",
     "from_dict",
     "from_json",
     "get_op",

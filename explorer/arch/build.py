@@ -14,6 +14,7 @@ import networkx as nx
 import torch
 from torch import nn
 
+from .complexity import check_memory
 from .graph import ArchGraph
 from .registry import OPS
 from .validate import check
@@ -45,6 +46,10 @@ class GraphModule(nn.Module):
     def __init__(self, graph: ArchGraph, residual_free: bool = False):
         super().__init__()
         report = check(graph)
+        # a graph whose weights or one sample's forward exceed the memory limit is refused here,
+        # with the sizes, instead of as torch's allocation traceback (callers running bigger
+        # batches check those themselves with `check_memory`)
+        check_memory(graph, 1, what="building the model", report=report)
         shapes = report.shapes
         self.residual_free = residual_free
         self.input_shape = shapes[graph.input_node]

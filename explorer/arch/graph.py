@@ -13,9 +13,10 @@ import re
 
 import networkx as nx
 
-from .registry import OPS
+from .registry import op_spec
 
-NODE_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+# \A...\Z, not ^...$: `$` also matches before a trailing newline, which let "stem\n" through
+NODE_ID = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
 
 
 class ArchGraph:
@@ -47,8 +48,12 @@ class ArchGraph:
         nid = id or self.new_id(op)
         if nid in self.g:
             raise ValueError(f"node id {nid!r} already exists")
-        spec = OPS.get(op)
-        full = spec.resolve(params) if spec else dict(params or {})
+        spec = op_spec(op)
+        params = {} if params is None else params
+        if isinstance(params, dict):
+            full = spec.resolve(params) if spec else dict(params)
+        else:
+            full = params  # kept as is for validation to report
         attrs = {"op": op, "params": full}
         if pos is not None:
             attrs["pos"] = (float(pos[0]), float(pos[1]))

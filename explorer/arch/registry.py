@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import clip
+
 Shape = tuple[int, ...]  # (C, H, W) for feature maps, (F,) for vectors; batch excluded
 
 
@@ -33,25 +35,26 @@ class Param:
 
     def check(self, value: Any) -> str | None:
         """Return an error message when `value` is not allowed, else None."""
+        v = clip(value)
         if self.type is bool:
             if not isinstance(value, bool):
-                return f"{self.name} must be true or false, got {value!r}"
+                return f"{self.name} must be true or false, got {v}"
         elif self.type is int:
             if isinstance(value, bool) or not isinstance(value, int):
-                return f"{self.name} must be an integer, got {value!r}"
+                return f"{self.name} must be an integer, got {v}"
         elif self.type is float:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                return f"{self.name} must be a number, got {value!r}"
+                return f"{self.name} must be a number, got {v}"
             if value != value or value in (float("inf"), float("-inf")):
-                return f"{self.name} must be finite, got {value!r}"
+                return f"{self.name} must be finite, got {v}"
         elif self.type is str and not isinstance(value, str):
-            return f"{self.name} must be a string, got {value!r}"
+            return f"{self.name} must be a string, got {v}"
         if self.choices is not None and value not in self.choices:
-            return f"{self.name}={value!r} is not one of {list(self.choices)}"
+            return f"{self.name}={v} is not one of {list(self.choices)}"
         if self.min is not None and value < self.min:
-            return f"{self.name}={value!r} is below the minimum {self.min:g}"
+            return f"{self.name}={v} is below the minimum {self.min:g}"
         if self.max is not None and value > self.max:
-            return f"{self.name}={value!r} is above the maximum {self.max:g}"
+            return f"{self.name}={v} is above the maximum {self.max:g}"
         return None
 
 
@@ -77,6 +80,9 @@ class OpSpec:
     min_inputs: int = 1
     max_inputs: int | None = 1  # None: any number
     has_shortcut: bool = False  # op carries a residual shortcut that Zen-Score's build removes
+    # elements per sample of the tensors the module makes inside besides its output (the memory
+    # estimate); None: none (identity, pooling, add...)
+    workspace: Callable[[dict, list[Shape], Shape], int] | None = None
     schema: dict[str, Param] = field(init=False, repr=False, compare=False)
     _defaults: dict = field(init=False, repr=False, compare=False)
 
@@ -94,7 +100,7 @@ class OpSpec:
     def param_errors(self, params: dict) -> list[str]:
         if not params and not self.params:
             return []
-        errors = [f"unknown parameter {k!r}" for k in params if k not in self.schema]
+        errors = [f"unknown parameter {clip(k)}" for k in params if k not in self.schema]
         for p in self.params:
             if p.name in params:
                 msg = p.check(params[p.name])
@@ -115,11 +121,16 @@ def register_op(spec: OpSpec) -> OpSpec:
     return spec
 
 
+def op_spec(name: object) -> OpSpec | None:
+    """The op named `name`, or None, for any value a file may hold (a list or dict is not hashable)."""
+    return OPS.get(name) if isinstance(name, str) else None
+
+
 def get_op(name: str) -> OpSpec:
-    try:
-        return OPS[name]
-    except KeyError:
-        raise KeyError(f"unknown op {name!r}") from None
+    spec = op_spec(name)
+    if spec is None:
+        raise KeyError(f"unknown op {clip(name)}")
+    return spec
 
 
 def shape_str(shape: Shape) -> str:

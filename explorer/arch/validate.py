@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from ..errors import ExplorerError
+from ..errors import ExplorerError, clip, one_line
 from .graph import NODE_ID, ArchGraph
-from .registry import OPS, Shape, ShapeError
+from .registry import OPS, Shape, ShapeError, op_spec
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,8 @@ class Report:
         return [i for i in self.issues if nid in i.nodes or (i.edge and nid == i.edge[1])]
 
     def add(self, message: str, *nodes: str, edge: tuple[str, str] | None = None) -> None:
-        self.issues.append(Issue(message, tuple(nodes), edge))
+        # capped: a cycle through 100,000 nodes or a list of bad ports stays one readable line
+        self.issues.append(Issue(one_line(message), tuple(nodes), edge))
 
 
 class GraphError(ExplorerError):
@@ -60,14 +61,18 @@ def validate(graph: ArchGraph) -> Report:
     g = graph.g
     known = True
     for nid, data in g.nodes(data=True):
-        if not isinstance(nid, str) or not NODE_ID.match(nid):
+        if not isinstance(nid, str) or not NODE_ID.fullmatch(nid):
             r.add("node id must be a letter or _ followed by letters, digits or _ (max 64)", str(nid))
-        spec = OPS.get(data.get("op"))
+        spec = op_spec(data.get("op"))
         if spec is None:
-            r.add(f"unknown op {data.get('op')!r}", nid)
+            r.add(f"unknown op {clip(data.get('op'))}", nid)
             known = False
             continue
-        for msg in spec.param_errors(data.get("params", {})):
+        params = data.get("params", {})
+        if not isinstance(params, dict):
+            r.add(f"params must be an object, got {clip(params)}", nid)
+            continue
+        for msg in spec.param_errors(params):
             r.add(msg, nid)
 
     ins, outs = graph.nodes_of("input"), graph.nodes_of("output")
@@ -97,7 +102,7 @@ def validate(graph: ArchGraph) -> Report:
     for nid, data in g.nodes(data=True):
         ports = sorted(by_port[nid])
         r.inputs[nid] = [u for _, u in ports]
-        spec = OPS.get(data.get("op"))
+        spec = op_spec(data.get("op"))
         if spec is None:
             continue
         n_in = len(ports)
@@ -108,7 +113,7 @@ def validate(graph: ArchGraph) -> Report:
         elif hi is not None and n_in > hi:
             r.add(f"{data['op']} takes {hi} input(s), has {n_in}", nid)
         if [p for p, _ in ports] != list(range(n_in)):
-            r.add(f"input ports must be 0..{n_in - 1}, got {[p for p, _ in ports]}", nid)
+            r.add(f"input ports must be 0..{n_in - 1}, got {clip([p for p, _ in ports])}", nid)
         if data["op"] == "output" and g.out_degree(nid):
             r.add("the output node cannot feed other nodes", nid)
 

@@ -3,11 +3,26 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 
 
+def strict(data):
+    """`data` with every non-finite float (NaN, +-inf) replaced by None and tuples as lists, so
+    it serialises as strict JSON (RFC 8259 has no NaN or Infinity; `null` means "no value")."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: strict(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [strict(v) for v in data]
+    return data
+
+
 def print_json(data) -> None:
-    json.dump(data, sys.stdout, indent=2)
+    """Strict JSON on stdout: every command's `--json` output parses with any JSON parser
+    (non-finite numbers print as null; non-ASCII text is escaped)."""
+    json.dump(strict(data), sys.stdout, indent=2, allow_nan=False)
     sys.stdout.write("\n")
 
 

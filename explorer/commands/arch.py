@@ -6,7 +6,8 @@ import json
 import sys
 
 from ..arch import count_complexity, load_arch, save_arch, validate
-from ..errors import ConfigError
+from ..arch.io import parse_strict_json
+from ..errors import ConfigError, one_line
 from ..spaces import get_space
 from ._output import human, print_json, print_table
 
@@ -40,9 +41,11 @@ def cmd_sample(args) -> int:
     space = get_space(args.space)
     if args.config:
         try:
-            config = json.loads(args.config)
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"--config is not valid JSON: {e}") from None
+            config = parse_strict_json(args.config)
+        except RecursionError:
+            raise ConfigError("--config is not valid JSON: nested too deeply") from None
+        except ValueError as e:
+            raise ConfigError(f"--config is not valid JSON: {one_line(str(e), 120)}") from None
     elif args.arch_str:
         if space.name != "nb201":
             raise ConfigError("--arch-str is for the nb201 space")
@@ -58,17 +61,32 @@ def cmd_sample(args) -> int:
     return 0
 
 
+def space_config(graph) -> tuple[dict | None, str]:
+    """(the config the graph is in its meta.space, verified by the space; or None and why)."""
+    name = graph.meta.get("space")
+    if not name:
+        return None, ""
+    try:
+        return get_space(name).decode(graph), ""
+    except ConfigError as e:
+        return None, str(e)
+
+
 def cmd_info(args) -> int:
     graph = load_arch(args.file)
     c = count_complexity(graph)
+    config, why = space_config(graph)
     if args.json:
         out = c.as_dict()
-        out.update(name=graph.name, meta=graph.meta)
+        out.update(name=graph.name, meta=graph.meta, config=config)
+        if why:
+            out["config_error"] = why
         print_json(out)
         return 0
     print(f"{graph.name or args.file}")
     if graph.meta.get("space"):
-        print(f"space: {graph.meta['space']}  config: {json.dumps(graph.meta.get('config'))}")
+        space = graph.meta["space"]
+        print(f"space: {space}  config: {json.dumps(config)}" if config else f"space: {space}  ({why})")
     print(f"input {tuple(c.input_shape)} -> output {tuple(c.output_shape)}")
     print(f"params {c.params:,} ({human(c.params)})   MACs {c.macs:,} ({human(c.macs)})")
     print()
@@ -93,5 +111,5 @@ def cmd_validate(args) -> int:
         print(f"{args.file}: valid ({len(graph)} nodes)")
     else:
         for issue in report.issues:
-            print(f"{args.file}: {issue}", file=sys.stderr)
+            print(one_line(f"{args.file}: {issue}"), file=sys.stderr)
     return 0 if report.ok else 1

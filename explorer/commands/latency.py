@@ -102,9 +102,21 @@ def _arch_config(path: Path) -> tuple[str, object]:
         raise ExplorerError(
             f"{path}: no meta.space/meta.config (a hand-drawn graph needs a layer-wise LUT device)"
         )
-    space, config = meta["space"], meta["config"]
-    if not isinstance(space, str) or not isinstance(config, dict):
-        raise ExplorerError(f"{path}: meta.space must be a space name and meta.config an object")
+    space = meta["space"]
+    if not isinstance(space, str):
+        raise ExplorerError(f"{path}: meta.space must be a space name")
+    if "nodes" in data:  # a graph: the config it is (decoded, verified), never a stale meta.config
+        from ..arch import from_dict
+        from ..spaces import get_space
+
+        try:
+            config = get_space(space).decode(from_dict(data))
+        except ExplorerError as e:
+            raise ExplorerError(f"{path}: {e}") from None
+    else:
+        config = meta["config"]
+        if not isinstance(config, dict):
+            raise ExplorerError(f"{path}: meta.config must be an object")
     from ..latency.features import space_family
 
     if space_family(space) == "nb201" and not isinstance(config.get("arch_str"), str):

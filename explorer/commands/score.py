@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from ..arch import ArchGraph, check, count_complexity, load_arch
+from ..arch import ArchGraph, check, check_memory, count_complexity, load_arch
 from ..errors import ExplorerError
 from ._output import human, print_json, print_table
 
@@ -84,6 +84,7 @@ def score_graph(graph: ArchGraph, proxies: list[str], args) -> dict:
             raise ExplorerError(f"--{flag.replace('_', '-')} must be positive, got {v}")
     if "zen" in proxies:
         batch = args.zen_batch or args.batch_size or 64
+        check_memory(graph, batch, what=f"Zen-Score (batch {batch})")
         z = zen_score(
             graph, batch_size=batch, repeats=args.repeats, seed=args.seed, bn_variance=args.bn_variance
         )
@@ -104,6 +105,8 @@ def score_graph(graph: ArchGraph, proxies: list[str], args) -> dict:
             raise ExplorerError(
                 f"GradSign's image batch has 3 channels, the architecture takes {graph.input_shape[0]}"
             )
+        # GradSign runs samples in chunks (one at the least), with weight-sized sign counts
+        check_memory(graph, 1, training=True, what="GradSign")
         images, labels = gradsign_batch(batch, res, source=args.data)
         g = gradsign(graph, images, labels, method=args.gradsign_method, seed=args.seed)
         out["gradsign"] = {

@@ -52,14 +52,16 @@ def estimators_for(space: str) -> list[dict]:
 
 
 def nb201_arch(graph: ArchGraph) -> str | None:
-    """The NB201 cell the graph holds (decoded from its nodes, not trusted from meta), or None."""
+    """The NB201 cell the graph holds (read from its nodes, not trusted from meta), or None. The
+    skeleton may differ from the space's C=16, N=5 (the estimator brings its own), so this reads the
+    cell (`read_config`) rather than `decode`, which also requires the space's whole network."""
     if space_of(graph) != "nb201":
         return None
     from ..errors import ExplorerError
     from ..spaces import get_space
 
     try:
-        return get_space("nb201").decode(graph)["arch_str"]
+        return get_space("nb201").read_config(graph)["arch_str"]
     except (ExplorerError, KeyError, ValueError):
         return None
 

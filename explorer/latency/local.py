@@ -23,8 +23,9 @@ from .measure import MeasureConfig, cpu_count, environment, gpu_model, slug, tod
 
 RUNTIME_TAGS = {"torch": "torch", "onnxruntime": "ort", "torch-cuda": "cuda"}
 _TAG_RUNTIMES = {v: k for k, v in RUNTIME_TAGS.items()}
-_ALIAS = re.compile(r"^local(?:-cpu-(torch|ort)-(\d+|all)t|-(cuda))?(?:-b(\d+))?$")
-_FULL = re.compile(r"^local-[a-z0-9-]+?-(torch|ort|cuda)(?:-(\d+)t)?(?:-b(\d+))?$")
+# \A..\Z and [0-9]: `$` matches before a trailing newline and \d any Unicode digit
+_ALIAS = re.compile(r"\Alocal(?:-cpu-(torch|ort)-([0-9]+|all)t|-(cuda))?(?:-b([0-9]+))?\Z")
+_FULL = re.compile(r"\Alocal-[a-z0-9-]+?-(torch|ort|cuda)(?:-([0-9]+)t)?(?:-b([0-9]+))?\Z")
 
 
 def lut_dirs() -> list[Path]:

@@ -141,8 +141,9 @@ class NB201Space(SearchSpace):
                 step()
         return states[3]
 
-    def decode(self, graph: ArchGraph) -> dict:
-        """Read the edge ops of the first cell back (the editor may have changed them)."""
+    def read_config(self, graph: ArchGraph) -> dict:
+        """The edge ops of the first cell (the editor may have changed them); `decode` checks that
+        every other cell, the skeleton and the resolution still match."""
         ops = []
         for to, frm in EDGES:
             nid = f"s1c0_e{frm}{to}"

@@ -131,11 +131,14 @@ class OFAMobileNetV3Space(SearchSpace):
         g.chain(*chain)
         return g
 
-    def decode(self, graph: ArchGraph) -> dict:
-        """Read the config back from the graph's blocks (so edits made in the editor count);
-        blocks absent from the graph keep the meta config's values (they are inactive)."""
-        base = dict(graph.meta.get("config") or self.sample(0))
-        base = self.check(base)
+    def read_config(self, graph: ArchGraph) -> dict:
+        """Kernels, expand ratios, depths and resolution read from the graph's blocks (so edits made
+        in the editor count); blocks absent from the graph keep the meta config's values when it is
+        valid (they are inactive and change nothing)."""
+        try:
+            base = self.check(graph.meta.get("config"))
+        except ConfigError:
+            base = self.min_config()
         ks, e, d = list(base["ks"]), list(base["e"]), [0] * N_STAGES
         for nid in graph.nodes:
             if nid.startswith("block") and nid[5:].isdigit() and graph.op(nid) == "mbconv":
@@ -145,11 +148,7 @@ class OFAMobileNetV3Space(SearchSpace):
                 p = graph.params(nid)
                 ks[i], e[i] = p["kernel"], p["expand_ratio"]
                 d[i // MAX_DEPTH] = max(d[i // MAX_DEPTH], i % MAX_DEPTH + 1)
-        r = graph.resolution
-        cfg = self.check({"ks": ks, "e": e, "d": d, "r": r})
-        if self.encode(cfg).g.number_of_nodes() != len(graph):
-            raise ConfigError(f"{self.name}: graph structure differs from the space's")
-        return cfg
+        return self.check({"ks": ks, "e": e, "d": d, "r": graph.resolution})
 
     def mutate(self, config: dict, seed: int | None = None, prob: float = 0.1) -> dict:
         """OFA's evolution mutation: each block's kernel/expand and each stage's depth resampled

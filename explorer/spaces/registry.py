@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib
 
-from ..errors import ConfigError
+from ..errors import ConfigError, clip
 from .base import SearchSpace
 
 _SPACES: dict[str, SearchSpace] = {}
@@ -33,7 +33,7 @@ def list_spaces() -> list[SearchSpace]:
 
 def get_space(name: str) -> SearchSpace:
     _load_builtin()
-    try:
-        return _SPACES[name]
-    except KeyError:
-        raise ConfigError(f"unknown search space {name!r} (known: {', '.join(_SPACES)})") from None
+    space = _SPACES.get(name) if isinstance(name, str) else None
+    if space is None:
+        raise ConfigError(f"unknown search space {clip(name)} (known: {', '.join(_SPACES)})")
+    return space

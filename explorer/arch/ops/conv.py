@@ -42,6 +42,11 @@ def _conv_key(p, i, o):
     return f"conv-{io}-kernel:{k}-stride:{s}-groups:{g}-bias:{int(bias)}-bn:{int(bn)}-act:{act}"
 
 
+def _conv_workspace(p, i, o):
+    """conv -> BN -> act: the conv's and the BN's outputs besides the op's own."""
+    return ((1 if p["bn"] else 0) + (1 if p["act"] != "none" else 0)) * o[0] * o[1] * o[2]
+
+
 def _odd(p):
     return [] if p["kernel"] % 2 == 1 else [f"kernel {p['kernel']} must be odd ('same' padding)"]
 
@@ -67,6 +72,7 @@ register_op(
         ),
         cost=_conv_cost,
         lut_key=_conv_key,
+        workspace=_conv_workspace,
     )
 )
 
@@ -101,6 +107,7 @@ register_op(
             i[0][0], i[0][0], p["kernel"], p["stride"], i[0][0], p["bias"], p["bn"], p["act"]
         ),
         cost=_dw_cost,
+        workspace=_conv_workspace,
         lut_key=lambda p, i, o: (
             f"dwconv-input:{shape_str(i[0])}-output:{shape_str(o)}-kernel:{p['kernel']}-stride:{p['stride']}"
             f"-bias:{int(p['bias'])}-bn:{int(p['bn'])}-act:{p['act']}"

@@ -61,6 +61,14 @@ def _cost(p, i, o):
     return Cost(params=params, macs=macs)
 
 
+def _workspace(p, i, o):
+    """Expand conv/BN/act at the input's size, depthwise conv/BN/act and project conv/BN at the output's."""
+    cin, h, w = i[0]
+    cout, oh, ow = o
+    mid = mb_mid(p, cin)
+    return (3 * mid * h * w if mb_has_expand(p) else 0) + 3 * mid * oh * ow + 2 * cout * oh * ow
+
+
 def _key(p, i, o):
     cin = i[0][0]
     key = (
@@ -108,5 +116,6 @@ register_op(
         cost=_cost,
         lut_key=_key,
         has_shortcut=True,
+        workspace=_workspace,
     )
 )

@@ -48,9 +48,16 @@ _EDGE = {
     ),
 }
 
+
+def _numel3(o):
+    return o[0] * o[1] * o[2]
+
+
 for _name, (_doc, _build, _cost) in _EDGE.items():
     # none and skip_connect cost nothing to run, so they have no latency-table entry
     _extra = {} if _name in ("none", "skip_connect") else {"lut_key": _key(_name)}
+    if _name.startswith("nor_conv"):  # ReLU and conv outputs besides the BN's
+        _extra["workspace"] = lambda p, i, o: 2 * _numel3(o)
     register_op(
         OpSpec(
             name=_name,
@@ -101,5 +108,6 @@ register_op(
         cost=_res_cost,
         lut_key=lambda p, i, o: f"ResNetBasicblock-input:{shape_str(i[0])}-output:{shape_str(o)}",
         has_shortcut=True,
+        workspace=lambda p, i, o: 6 * _numel3(o),  # two ReLU-conv-BN, the shortcut's pool and conv
     )
 )
