@@ -1,6 +1,6 @@
 """Zero-shot proxies: rank architectures without training.
 
-Zen-Score, GradSign, SynFlow and NASWOT, each following its official implementation (the module
+Zen-Score, GradSign, SynFlow, NASWOT and ZiCo, each following its official implementation (the module
 docstrings say how, and where we differ); see ../shared/notes/zero_shot_proxies.md.
 """
 
@@ -9,6 +9,7 @@ from explorer.proxies.gradsign import GradSignResult, gradsign
 from explorer.proxies.naswot import NASWOTResult, naswot
 from explorer.proxies.synflow import SynFlowResult, synflow
 from explorer.proxies.zen import ZenResult, zen_score
+from explorer.proxies.zico import ZiCoResult, zico
 
 __all__ = [
     "GradSignResult",
@@ -16,8 +17,10 @@ __all__ = [
     "ProxyError",
     "SynFlowResult",
     "ZenResult",
+    "ZiCoResult",
     "gradsign",
     "naswot",
     "synflow",
     "zen_score",
+    "zico",
 ]
