@@ -1,10 +1,37 @@
-"""Zero-shot proxies: rank architectures without training (Zen-Score, GradSign).
+"""Zero-shot proxies: rank architectures without training.
 
-Both follow the official implementations; see ../shared/notes/zero_shot_proxies.md.
+Zen-Score, GradSign, SynFlow, NASWOT, ZiCo, MeCo and AZ-NAS, each following its official
+implementation (the module docstrings say how, and where we differ); see
+../shared/notes/zero_shot_proxies.md. `rank_aggregate` combines proxies over a population.
 """
 
 from explorer.proxies._model import ProxyError
+from explorer.proxies.aznas import AZNASResult, aznas, aznas_scores
 from explorer.proxies.gradsign import GradSignResult, gradsign
+from explorer.proxies.meco import MeCoResult, meco
+from explorer.proxies.naswot import NASWOTResult, naswot
+from explorer.proxies.rank_aggregate import log_rank_sum, rankdata
+from explorer.proxies.synflow import SynFlowResult, synflow
 from explorer.proxies.zen import ZenResult, zen_score
+from explorer.proxies.zico import ZiCoResult, zico
 
-__all__ = ["GradSignResult", "ProxyError", "ZenResult", "gradsign", "zen_score"]
+__all__ = [
+    "AZNASResult",
+    "GradSignResult",
+    "MeCoResult",
+    "NASWOTResult",
+    "ProxyError",
+    "SynFlowResult",
+    "ZenResult",
+    "ZiCoResult",
+    "aznas",
+    "aznas_scores",
+    "gradsign",
+    "log_rank_sum",
+    "meco",
+    "naswot",
+    "rankdata",
+    "synflow",
+    "zen_score",
+    "zico",
+]

@@ -18,6 +18,15 @@ BN term, two variants:
   normalised f(x). The clean pass is the one the paper rescales; the mixed pass differs by
   O(gamma). It does not depend on running stats, so it is repeat-invariant in expectation.
 BatchNorm2d layers without running stats use the batch variance in both variants.
+
+A batch variance of exactly 0 (the BN's input is all zeros: on NB201 a conv fed by a node whose
+every input edge is `none`, e.g. `|none~0|none~1|` into node 2, then `nor_conv~2`; 29 of 200
+random cells have one) would make ln sqrt(0) = -inf and the whole score -inf although the
+network's features are fine. The paper's sigma_i undoes the rescaling BN i applies to the signal
+on its way to f(x); a BN whose input is constant passes nothing on (it outputs zeros), so there
+is no rescaling to undo: such a BN adds ln 1 = 0, exactly as a BN off the feature path does, and
+`zero_var_bns` counts them. A score is -inf only when Delta = 0 (the features ignore the input).
+The official running-variance term never sees 0 (the EMA starts at 1) and is unchanged.
 """
 
 from __future__ import annotations
@@ -48,6 +57,7 @@ class ZenResult:
     seed: int
     overflow: bool = False
     message: str = ""
+    zero_var_bns: int = 0
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -91,7 +101,7 @@ class _BatchVar:
 
 
 def _repeats(model, shape, batch_size, resolution, repeats, seed, bn_variance, mixup_gamma):
-    """Per-repeat scores on a model we may mutate: (scores, overflow, message)."""
+    """Per-repeat scores on a model we may mutate: (scores, overflow, message, zero-variance BNs)."""
     if not callable(getattr(model, "forward_features", None)):
         raise ProxyError("Zen-Score needs a model with forward_features(x) (the pre-pooling feature map)")
     channels = shape[0] if shape else input_channels(model)
@@ -103,7 +113,7 @@ def _repeats(model, shape, batch_size, resolution, repeats, seed, bn_variance, m
     recorder = _BatchVar([bn for bn, w in zip(bns, want_batch) if w]) if any(want_batch) else None
     g = torch.Generator().manual_seed(seed)
     scores: list[float] = []
-    overflow, message = False, ""
+    overflow, message, zero_var = False, "", 0
     try:
         with torch.no_grad():
             for _ in range(repeats):
@@ -123,20 +133,27 @@ def _repeats(model, shape, batch_size, resolution, repeats, seed, bn_variance, m
                     )
                 dims = tuple(range(1, f_clean.dim()))
                 delta = float(torch.sum((f_clean - f_mix).abs(), dim=dims, dtype=torch.float64).mean())
-                bn_term, k = 0.0, 0
+                bn_term, k, dead = 0.0, 0, 0
                 for bn, w in zip(bns, want_batch):
                     if w:  # a BN off the feature path adds ln sqrt(1), as the official code's would
                         v = recorder.values.get(k, 1.0)
                         k += 1
+                        if v == 0:  # all-zero input: it rescales nothing that reaches f(x), adds ln 1
+                            dead += 1
+                            continue
                     else:
                         v = float(bn.running_var.double().mean())
                     bn_term += 0.5 * math.log(v) if v > 0 else -math.inf
+                zero_var = max(zero_var, dead)
                 if math.isinf(delta) or bn_term == math.inf:
                     overflow = True
                     message = "Zen-Score overflows: a BN variance or Delta exceeds the fp32 range"
                     s = math.inf
-                elif delta == 0 or bn_term == -math.inf:
+                elif delta == 0:
                     message = "Zen-Score is -inf: the features do not depend on the input (Delta = 0)"
+                    s = -math.inf
+                elif bn_term == -math.inf:
+                    message = "Zen-Score is -inf: a BN running variance is 0"
                     s = -math.inf
                 else:
                     s = math.log(delta) + bn_term
@@ -144,7 +161,7 @@ def _repeats(model, shape, batch_size, resolution, repeats, seed, bn_variance, m
     finally:
         if recorder is not None:
             recorder.remove()
-    return scores, overflow, message
+    return scores, overflow, message, zero_var
 
 
 def zen_score(
@@ -172,7 +189,7 @@ def zen_score(
     with scoring_model(model_or_graph, residual_free=True, seed=seed) as (model, shape):
         if resolution is None:
             resolution = shape[1] if shape else 32
-        scores, overflow, message = _repeats(
+        scores, overflow, message, zero_var = _repeats(
             model, shape, batch_size, resolution, repeats, seed, bn_variance, mixup_gamma
         )
     if overflow:
@@ -196,4 +213,5 @@ def zen_score(
         seed=seed,
         overflow=overflow,
         message=message,
+        zero_var_bns=zero_var,
     )
