@@ -1,4 +1,4 @@
-"""`nas-explorer arch sample|info|validate`."""
+"""`nas-explorer arch sample|info|validate|import`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 from ..arch import count_complexity, load_arch, save_arch, validate
 from ..errors import ConfigError
 from ..spaces import get_space
+from . import import_
 from ._output import human, print_json, print_table
 
 
@@ -34,6 +35,8 @@ def register(sub) -> None:
     v.add_argument("file")
     v.add_argument("--json", action="store_true")
     v.set_defaults(handler=cmd_validate)
+
+    import_.register(asub)  # `arch import` (explorer/commands/import_.py)
 
 
 def cmd_sample(args) -> int:

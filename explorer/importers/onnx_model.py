@@ -68,11 +68,16 @@ def _encode_attrs(node) -> dict:
             arr = numpy_helper.to_array(value)
             value = {"dtype": str(arr.dtype), "dims": list(arr.shape), "data": arr.reshape(-1).tolist()}
         elif kind in ("FLOAT", "FLOATS"):
-            value = [float(v) for v in value] if kind == "FLOATS" else float(value)
+            value = [_f32(v) for v in value] if kind == "FLOATS" else _f32(value)
         elif kind not in ("INT", "INTS"):
             raise TraceError(f"node {node.name or node.op_type} ({node.op_type}) has a {kind} attribute")
         out[a.name] = {"type": kind, "value": value}
     return out
+
+
+def _f32(v) -> float:
+    """An ONNX float attribute as the shortest decimal of its float32 (1e-05, not 9.9999997e-06)."""
+    return float(str(np.float32(v)))
 
 
 def _near(v, target: float, tol: float = 1e-4) -> bool:
@@ -264,7 +269,7 @@ class _Walk:
             weights = {r: c(node.input[1 + i]) for i, r in enumerate(roles)}
             if any(v is None for v in weights.values()):
                 return None
-            return "bn", xin, {"eps": float(a.get("epsilon", 1e-5))}, weights, out
+            return "bn", xin, {"eps": _f32(a.get("epsilon", 1e-5))}, weights, out
         if op in _ACTS:
             return "act", xin, {"act": _ACTS[op]}, {}, out
         if op == "HardSigmoid":
@@ -384,7 +389,7 @@ class _Walk:
                 return None
             w = c(node.input[1])
             b = c(node.input[2]) if len(node.input) > 2 and node.input[2] else None
-            return "layernorm", xin, {"eps": float(a.get("epsilon", 1e-5))}, {"weight": w, "bias": b}, out
+            return "layernorm", xin, {"eps": _f32(a.get("epsilon", 1e-5))}, {"weight": w, "bias": b}, out
         if op == "Dropout":
             ratio = a.get("ratio")
             if ratio is None and len(node.input) > 1 and node.input[1]:

@@ -254,7 +254,9 @@ class OpaqueOnnx(_Weights):
                 continue
             names.append(f"i{k}")
             elem = _elem(str(t.dtype).removeprefix("torch."))
-            dims = ["N", *t.shape[1:]] if self._is_activation(k) else list(t.shape)
+            dims = [int(d) for d in t.shape]
+            if self._is_activation(k):
+                dims[0] = "N"
             inputs.append(helper.make_tensor_value_info(f"i{k}", elem, dims))
         n_out = self.call.get("n_outputs", 1)
         outs = [f"o{j}" for j in range(n_out)]
