@@ -169,6 +169,31 @@ def test_unmapped_ops_become_opaque_nodes_that_still_build(fmt, tmp_path, capsys
     assert len(lines) == 2 and any("pixel_shuffle" in ln or "DepthToSpace" in ln for ln in lines)
 
 
+@pytest.mark.parametrize("fmt", ["onnx", "pt2"])
+def test_layers_the_ir_cannot_draw_stay_opaque_and_exact(fmt, tmp_path):
+    model = zoo.make("edge")
+    result = import_model(export_file(model, fmt, tmp_path / f"e.{fmt}"))
+    assert len(result.opaque) >= 5  # sub, 1x3 conv, x + x, cat([y, y]), leaky relu, * 2.0
+    c = count_complexity(result.graph)
+    ref = flops_macs(model, torch.randn(SHAPE))
+    assert abs(c.macs - ref) <= 0.01 * ref  # the 1x3 conv's MACs were measured at import
+    assert result.parity() <= TOL
+    if fmt == "pt2":  # the signature tells parameters from buffers; the aux head is unused
+        assert result.unused_params == sum(p.numel() for p in model.aux.parameters())
+        assert c.params + result.unused_params == sum(p.numel() for p in model.parameters())
+
+
+def test_opaque_onnx_nodes_say_they_have_no_gradient(tmp_path):
+    from explorer.arch.ops.opaque import OpaqueGradientError
+
+    result = import_model(export_file(zoo.make("unmapped"), "onnx", tmp_path / "u.onnx"))
+    model = result.model()
+    x = torch.randn(SHAPE, requires_grad=True)
+    with pytest.raises(OpaqueGradientError) as e:
+        model(x).sum().backward()
+    assert "no gradient" in str(e.value) and "\n" not in str(e.value)
+
+
 def test_cli_writes_graph_and_weights_that_export_back(tmp_path, capsys):
     model = zoo.make("shufflenet")
     src = export_file(model, "onnx", tmp_path / "s.onnx")

@@ -314,6 +314,27 @@ class WithUnmapped(nn.Module):
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
 
+class EdgeCases(nn.Module):
+    """What the IR cannot draw as plain ops: a non-square kernel, x + x and cat([y, y]) (one edge
+    twice), an input normalisation by a buffer, a scalar multiply, leaky ReLU, and an auxiliary
+    head no output uses (its parameters are not in the graph)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, (1, 3), padding=(0, 1))
+        self.bn = nn.BatchNorm2d(8)
+        self.conv2 = nn.Conv2d(8, 8, 3, padding=1)
+        self.aux = nn.Linear(8, 2)
+        self.register_buffer("mean", torch.tensor([0.5, 0.4, 0.3]).view(1, 3, 1, 1))
+
+    def forward(self, x):
+        y = self.bn(self.conv(x - self.mean))
+        y = y + y
+        z = torch.cat([y, y], 1)
+        w = F.leaky_relu(self.conv2(y), 0.1) * 2.0
+        return torch.cat([z, w], 1).mean((2, 3))
+
+
 ZOO = {
     "resnet": TinyResNet,
     "mobilenetv3": TinyMobileNetV3,
@@ -326,7 +347,7 @@ ZOO = {
 
 def make(name: str, seed: int = 0) -> nn.Module:
     """The same weights for the same name and seed (the caller's RNG state is left alone)."""
-    cls = WithUnmapped if name == "unmapped" else ZOO[name]
+    cls = {"unmapped": WithUnmapped, "edge": EdgeCases}.get(name) or ZOO[name]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return _init(cls())

@@ -85,6 +85,18 @@ def _replace_uses(t: Traced, old: str, new: str) -> None:
         t.output = new
 
 
+def prune_dead(t: Traced) -> None:
+    """Drop layers the output does not depend on (an unused branch left in an export)."""
+    live = {t.output}
+    for n in reversed(list(t.nodes.values())):
+        if n.id in live:
+            live.update(n.inputs)
+            if n.fallback is not None:
+                live.update(n.fallback.inputs)
+    for nid in [nid for nid in t.nodes if nid not in live and nid != t.input_id]:
+        del t.nodes[nid]
+
+
 def drop_identities(t: Traced) -> None:
     for nid in [n.id for n in t.nodes.values() if n.kind == "identity"]:
         _replace_uses(t, nid, t.nodes[nid].inputs[0])
@@ -300,6 +312,8 @@ def lower_opaque(n: TNode) -> tuple[str, dict, dict]:
 def _checked(n: TNode, shapes: dict) -> tuple[str, dict, dict] | None:
     """The lowering of `n` when its op accepts the parameters and reproduces the traced shape."""
     ins = [shapes[s] for s in n.inputs]
+    if len(set(n.inputs)) != len(n.inputs):  # x + x: a graph edge cannot be doubled; keep the call
+        return None
     try:
         op, params, state = lower(n, ins)
     except (KeyError, ShapeError, TypeError, ValueError):
@@ -452,6 +466,7 @@ def _input_dims(shape: tuple[int, ...]) -> tuple[int, int, int, int]:
 
 
 def run_passes(t: Traced) -> ImportResult:
+    prune_dead(t)
     drop_identities(t)
     fuse_channel_shuffle(t)
     fuse_gated_activations(t)

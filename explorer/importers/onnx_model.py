@@ -606,11 +606,11 @@ def load_onnx(path, input_shape: tuple | None = None) -> Traced:
     walk = _Walk(model, values, shapes, from_init)
     walk.run(inputs[0].name)
 
-    ref_sess = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
-    in_name = inputs[0].name
+    in_name, out_name = inputs[0].name, model.graph.output[0].name
 
     def reference(t: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(ref_sess.run(None, {in_name: t.detach().numpy()})[0])
+        """The original model in onnxruntime (the probe session: no graph optimisations)."""
+        return torch.from_numpy(sess.run([out_name], {in_name: t.detach().numpy()})[0])
 
     return Traced(
         source="onnx",

@@ -20,6 +20,7 @@ import re
 import torch
 from torch import nn
 
+from ...errors import ExplorerError
 from ..registry import Cost, OpSpec, Param, ShapeError, register_op, shape_str
 from .layout import parse_ints
 
@@ -56,6 +57,10 @@ _ENUMS = {  # non-tensor argument kinds an ATen call may carry, by JSON key
 
 class OpaqueError(ValueError):
     pass
+
+
+class OpaqueGradientError(ExplorerError):
+    """Backward through an ONNX node kept opaque (onnxruntime computes no gradients)."""
 
 
 def aten_op(target: str):
@@ -213,7 +218,15 @@ class _OrtCall(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, mod, *tensors):
+        ctx.target = mod.target
         return mod.run_ort(tensors)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        raise OpaqueGradientError(
+            f"the opaque ONNX node {ctx.target} runs in onnxruntime and has no gradient "
+            "(import the model as a .pt2 program or a Python factory for gradient-based scores)"
+        )
 
     @staticmethod
     def symbolic(g, mod, *values):
@@ -277,6 +290,11 @@ class OpaqueOnnx(_Weights):
         opsets = [helper.make_opsetid(d, v) for d, v in self.call.get("opset", {"": 17}).items()]
         model = helper.make_model(graph, opset_imports=opsets, ir_version=self.call.get("ir_version", 8))
         return model.SerializeToString()
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_session"] = None  # an onnxruntime session does not copy or pickle; rebuilt on use
+        return state
 
     def _is_activation(self, k: int) -> bool:
         spec = self.call.get("inputs", [])
