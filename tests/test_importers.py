@@ -225,6 +225,20 @@ def test_dynamic_onnx_input_takes_the_requested_shape(tmp_path):
         import_model(path, (1, 4, 96, 96))
 
 
+def test_dynamic_program_is_specialised_to_the_requested_shape(tmp_path):
+    from torch.export import Dim
+
+    model = zoo.make("shufflenet")
+    dims = {"x": {0: Dim("n", min=1, max=8), 2: Dim("h", min=32, max=128), 3: Dim("w", min=32, max=128)}}
+    ep = torch.export.export(model, (torch.randn(2, 3, 64, 64),), dynamic_shapes=dims)
+    torch.export.save(ep, tmp_path / "dyn.pt2")
+    result = import_model(tmp_path / "dyn.pt2", (1, 3, 96, 96))
+    assert result.graph.resolution == 96 and result.opaque == [] and result.parity() <= TOL
+    static = export_file(model, "pt2", tmp_path / "static.pt2")
+    with pytest.raises(FormatError, match="exported for input 1x3x64x64"):
+        import_model(static, (1, 3, 96, 96))
+
+
 def test_input_shape_parsing_and_static_programs():
     assert parse_input_shape("1x3x224x224") == (1, 3, 224, 224)
     for bad in ("3x224x224", "1x3xAx2", "0x3x8x8"):
@@ -238,6 +252,17 @@ def _zip_bytes(members: dict) -> bytes:
         for name, data in members.items():
             z.writestr(name, data)
     return buf.getvalue()
+
+
+def _pickled_config(members: dict) -> dict:
+    """The weights config of an archive with one weight marked as a pickle payload."""
+    import json
+
+    name = next(n for n in members if n.endswith("_weights_config.json"))
+    config = json.loads(members[name])
+    first = next(iter(config["config"]))
+    config["config"][first]["use_pickle"] = True
+    return {name: json.dumps(config)}
 
 
 def test_bad_files_give_one_line_errors(tmp_path, capsys):
@@ -259,6 +284,7 @@ def test_bad_files_give_one_line_errors(tmp_path, capsys):
             "not loaded",
         ),
         "notzip.pt2": (_zip_bytes({"a/b.txt": b"x"}), "not loaded"),
+        "pickled.pt2": (_zip_bytes({**members, **_pickled_config(members)}), "stored as a pickle"),
         "model.h5": (good_onnx, "cannot import this kind of file"),
     }
     for fname, (data, needle) in cases.items():

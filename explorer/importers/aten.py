@@ -18,7 +18,7 @@ from torch.export import ExportedProgram
 from torch.export.graph_signature import InputKind, OutputKind
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..arch.ops.opaque import _DENIED, _ENUMS
+from ..arch.ops.opaque import _ENUMS
 from .base import Fallback, TNode, Traced, TraceError
 
 _ACTS = {
@@ -49,16 +49,30 @@ def _name(target) -> tuple[str, str]:
     return op, target._overloadname
 
 
+# size arithmetic a program with dynamic shapes computes on symbolic ints
+_SYM_FUNCS = {
+    *(
+        getattr(operator, n)
+        for n in ("getitem", "add", "sub", "mul", "floordiv", "truediv", "mod", "neg", "pow")
+    ),
+    *(getattr(operator, n) for n in ("eq", "ne", "lt", "le", "gt", "ge", "and_", "or_", "not_")),
+    *(getattr(math, n) for n in ("ceil", "floor", "trunc", "sqrt")),
+    *(
+        getattr(torch, n)
+        for n in ("sym_int", "sym_float", "sym_max", "sym_min", "sym_not", "sym_ite")
+        if hasattr(torch, n)
+    ),
+}
+_FILE_OPS = {"from_file", "save", "load"}
+
+
 def check_target(node: fx.Node) -> None:
-    """Refuse anything that is not a plain ATen operator (or tuple indexing) before it can run."""
+    """Refuse anything but ATen operators, tuple indexing and size arithmetic before any of the
+    program runs (and ATen's file operators)."""
     t = node.target
-    if t is operator.getitem:
+    if t in _SYM_FUNCS:
         return
-    if (
-        isinstance(t, torch._ops.OpOverload)
-        and t.namespace == "aten"
-        and t._opname.rstrip("_") not in _DENIED
-    ):
+    if isinstance(t, torch._ops.OpOverload) and t.namespace == "aten" and t._opname not in _FILE_OPS:
         return
     raise TraceError(f"operator {t} is not supported (an imported program may only use ATen operators)")
 
