@@ -17,6 +17,7 @@ import networkx as nx
 from ..arch import ArchGraph
 
 MAX_REGION = 60  # larger "regions" are whole-network forks (a detector's two heads), not blocks
+COLLAPSE_OVER = 24  # as the editor's default_collapsed: bigger graphs open with groups collapsed
 COL_W, ROW_H = 180.0, 80.0
 
 
@@ -99,10 +100,25 @@ def assign_groups(graph: ArchGraph) -> dict[str, list[str]]:
 
 def layout(graph: ArchGraph) -> None:
     """Left to right by longest-path depth, parallel branches stacked, long chains wrapped into
-    rows so a deep network opens readable (the editor can re-run its own automatic layout)."""
-    depth: dict[str, int] = {}
+    rows. The editor opens a graph of more than COLLAPSE_OVER nodes with its groups collapsed
+    (drawn at their first member), so a big graph is laid out with each group as one slot; the
+    editor lays it out again when a group is expanded."""
+    members: dict[str, list[str]] = {}
+    for n, d in graph.g.nodes(data=True):
+        if d.get("group"):
+            members.setdefault(d["group"], []).append(n)
+    contract = len(graph) > COLLAPSE_OVER
+    rep = {}
+    for n, d in graph.g.nodes(data=True):
+        grp = d.get("group")
+        rep[n] = f"group:{grp}" if contract and grp and len(members[grp]) > 1 else n
+    view = nx.DiGraph()
     for n in graph.topological():
-        depth[n] = max((depth[p] + 1 for p in graph.inputs(n)), default=0)
+        view.add_node(rep[n])
+    view.add_edges_from((rep[a], rep[b]) for a, b in graph.g.edges if rep[a] != rep[b])
+    depth: dict[str, int] = {}
+    for n in nx.topological_sort(view):
+        depth[n] = max((depth[p] + 1 for p in view.predecessors(n)), default=0)
     cols: dict[int, list[str]] = {}
     for n, d in depth.items():
         cols.setdefault(d, []).append(n)
@@ -110,7 +126,10 @@ def layout(graph: ArchGraph) -> None:
     tallest = max(len(v) for v in cols.values())
     per_row = max(6, math.ceil(math.sqrt(n_cols * 3)))
     band = (tallest + 0.6) * ROW_H
-    for d, members in cols.items():
+    pos = {}
+    for d, slot in cols.items():
         row, col = divmod(d, per_row)
-        for j, n in enumerate(members):
-            graph.g.nodes[n]["pos"] = (col * COL_W, row * band + (j - (len(members) - 1) / 2) * ROW_H)
+        for j, v in enumerate(slot):
+            pos[v] = (col * COL_W, row * band + (j - (len(slot) - 1) / 2) * ROW_H)
+    for n in graph.g.nodes:
+        graph.g.nodes[n]["pos"] = pos[rep[n]]
