@@ -427,7 +427,7 @@ def emit(t: Traced) -> ImportResult:
         if lowered is None:  # demote_unmapped ran: only an opaque node can get here
             raise TraceError(f"cannot import layer {n.scope or n.id} ({n.kind})")
         op, params, own = lowered
-        nid = names.take(n.scope, op)
+        nid = names.take(n.scope, _ident(_short(params["target"])).lower() if op == "opaque" else op)
         graph.add_node(op, params, id=nid)
         ids[n.id] = nid
         srcs = n.fallback.inputs if op == "opaque" else n.inputs
@@ -454,6 +454,13 @@ def emit(t: Traced) -> ImportResult:
     return ImportResult(
         graph, state, opaque, t.source, t.input_shape, t.reference, t.source_params, t.unused_params
     )
+
+
+def _short(target: str) -> str:
+    """aten.pixel_shuffle.default -> pixel_shuffle; com.microsoft::Gelu -> Gelu."""
+    if target.startswith("aten."):
+        return target.split(".")[1]
+    return target.rsplit("::", 1)[-1]
 
 
 def _input_dims(shape: tuple[int, ...]) -> tuple[int, int, int, int]:

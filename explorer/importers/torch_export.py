@@ -174,7 +174,8 @@ def load_python(spec: str, input_shape: tuple | None = None) -> Traced:
         raise FormatError(f"{spec!r} is not a Python spec (package.module:factory)")
     modname, attr = spec.split(":")
     cwd = os.getcwd()
-    if cwd not in sys.path:  # as `python -m` would: a factory in the working tree is importable
+    added = cwd not in sys.path
+    if added:  # as `python -m` would: a factory in the working tree is importable
         sys.path.insert(0, cwd)
     try:
         module = importlib.import_module(modname)
@@ -182,6 +183,9 @@ def load_python(spec: str, input_shape: tuple | None = None) -> Traced:
         raise FormatError(f"cannot import {modname} ({_first_line(e)})") from None
     except Exception as e:
         raise FormatError(f"importing {modname} failed ({_first_line(e)})") from None
+    finally:
+        if added and cwd in sys.path:
+            sys.path.remove(cwd)
     factory = getattr(module, attr, None)
     if not callable(factory):
         raise FormatError(f"{modname} has no callable {attr!r}")
