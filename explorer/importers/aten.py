@@ -314,7 +314,7 @@ class _Walk:
             "aten", target, call_spec, inputs, weights, macs, origin=f"{call.name} ({call.target})"
         )
 
-    def map(self, call: fx.Node, index: int | None, n: TNode):  # noqa: C901 - one table, read top down
+    def map(self, call: fx.Node, index: int | None, n: TNode):
         """(kind, inputs, attrs, weights) of a canonical layer, a chain of them, or None."""
         op, _ = _name(call.target)
         args = list(call.args)

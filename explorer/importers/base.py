@@ -12,7 +12,6 @@ never fails on an unknown layer. Then conv -> BN -> activation chains fuse into 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -480,7 +479,3 @@ def run_passes(t: Traced) -> ImportResult:
     demote_unmapped(t)
     fuse_conv_bn_act(t)
     return emit(t)
-
-
-def numel(shape) -> int:
-    return math.prod(int(d) for d in shape)

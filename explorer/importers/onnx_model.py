@@ -221,7 +221,7 @@ class _Walk:
         return 0
 
     # -- mapping ---------------------------------------------------------------------------------
-    def map(self, k: int, node, j: int, out: str):  # noqa: C901 - one table, read top down
+    def map(self, k: int, node, j: int, out: str):
         """(kind, inputs, attrs, weights, output value) of a canonical layer, a chain, or None."""
         op, a = node.op_type, _attrs(node)
         if node.domain not in ("", "ai.onnx"):
