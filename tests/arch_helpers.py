@@ -17,6 +17,19 @@ EXAMPLE_PARAMS = {
     "maxpool": {"kernel": 3, "stride": 2},
     "dropout": {"p": 0.2},
     "activation": {"act": "h_swish"},
+    "permute": {"perm": "1,2,0"},
+    "reshape": {"shape": "2,4,-1"},
+    "flatten": {"start": 1},
+    "slice": {"dim": 0, "start": 2, "end": 7, "step": 2},
+    "channel_shuffle": {"groups": 4},
+    "scale": {"channels_last": False},
+    "layernorm": {"eps": 1e-6},
+    "adaptive_pool": {"mode": "max", "out_h": 3, "out_w": 2},
+    "opaque": {  # PReLU with its own slopes, run as the ATen operator
+        "target": "aten.prelu.default",
+        "call": '{"args": [{"in": 0}, {"w": "w0"}]}',
+        "weights": '{"w0": {"shape": [8], "dtype": "float32", "param": true}}',
+    },
 }
 
 

@@ -99,7 +99,7 @@ def test_concat_spatial_mismatch():
         ("dwconv", {"kernel": 4}, "kernel 4 must be odd"),
         ("conv", {"stride": 0}, "stride=0 is below the minimum"),
         ("conv", {"out_channels": -3}, "out_channels=-3 is below the minimum"),
-        ("conv", {"act": "gelu"}, "act='gelu' is not one of"),
+        ("conv", {"act": "mish"}, "act='mish' is not one of"),  # gelu became an activation (imports)
         ("conv", {"kernels": 3}, "unknown parameter 'kernels'"),
         ("conv", {"out_channels": 8, "groups": 3}, "groups=3"),
         (

@@ -10,7 +10,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-ACTIVATIONS = ("relu", "relu6", "h_swish", "none")
+ACTIVATIONS = (
+    "relu",
+    "relu6",
+    "h_swish",
+    "none",
+    "silu",
+    "gelu",
+    "gelu_tanh",
+    "h_sigmoid",
+    "sigmoid",
+    "tanh",
+)
 
 
 class HSwish(nn.Module):
@@ -25,6 +36,16 @@ class HSigmoid(nn.Module):
         return F.relu6(x + 3.0) / 6.0
 
 
+_TORCH_ACTS = {
+    "silu": nn.SiLU,
+    "gelu": nn.GELU,
+    "gelu_tanh": lambda: nn.GELU(approximate="tanh"),
+    "h_sigmoid": HSigmoid,
+    "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh,
+}
+
+
 def make_act(name: str) -> nn.Module:
     if name == "relu":
         return nn.ReLU(inplace=False)
@@ -34,16 +55,33 @@ def make_act(name: str) -> nn.Module:
         return HSwish()
     if name == "none":
         return nn.Identity()
+    if name in _TORCH_ACTS:
+        return _TORCH_ACTS[name]()
     raise ValueError(f"unknown activation {name!r}")
 
 
 class ConvBNAct(nn.Module):
     """conv -> optional BN -> activation (OFA's ConvLayer, ops order weight_bn_act)."""
 
-    def __init__(self, cin, cout, kernel, stride=1, groups=1, bias=False, bn=True, act="relu"):
+    def __init__(
+        self,
+        cin,
+        cout,
+        kernel,
+        stride=1,
+        groups=1,
+        bias=False,
+        bn=True,
+        act="relu",
+        padding=None,
+        dilation=1,
+        bn_eps=1e-5,
+    ):
         super().__init__()
-        self.conv = nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=bias)
-        self.bn = nn.BatchNorm2d(cout) if bn else None
+        if padding is None:  # 'same' for odd kernels
+            padding = dilation * (kernel // 2)
+        self.conv = nn.Conv2d(cin, cout, kernel, stride, padding, dilation=dilation, groups=groups, bias=bias)
+        self.bn = nn.BatchNorm2d(cout, eps=bn_eps) if bn else None
         self.act = make_act(act)
 
     def forward(self, x):
@@ -155,14 +193,16 @@ class ResNetBasicBlock(nn.Module):
 
 
 class Linear(nn.Module):
-    """Flattens then applies a linear layer (so pooled (C,1,1) maps feed it directly)."""
+    """Flattens then applies a linear layer (so pooled (C,1,1) maps feed it directly); with
+    `flatten=False` it acts on the last dimension (channels-last MLPs)."""
 
-    def __init__(self, cin, cout, bias=True):
+    def __init__(self, cin, cout, bias=True, flatten=True):
         super().__init__()
         self.linear = nn.Linear(cin, cout, bias=bias)
+        self.flatten = flatten
 
     def forward(self, x):
-        return self.linear(x.flatten(1))
+        return self.linear(x.flatten(1) if self.flatten else x)
 
 
 class GlobalAvgPool(nn.Module):
@@ -183,3 +223,80 @@ class Add(nn.Module):
 class Concat(nn.Module):
     def forward(self, *xs):
         return torch.cat(xs, dim=1)
+
+
+class Mul(nn.Module):
+    """Element-wise product with broadcasting (SE / gating: a (C,1,1) gate times a (C,H,W) map)."""
+
+    def forward(self, a, b):
+        return a * b
+
+
+class Scale(nn.Module):
+    """A learnable per-channel multiplier (ConvNeXt's layer scale `gamma`), on the channels of a
+    (C,H,W) map or, channels-last, on the last dimension."""
+
+    def __init__(self, channels: int, channels_last: bool):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.channels_last = channels_last
+
+    def forward(self, x):
+        if self.channels_last:
+            return x * self.weight
+        return x * self.weight.view(-1, *([1] * (x.dim() - 2)))
+
+
+class Permute(nn.Module):
+    """Reorders the non-batch dimensions (ConvNeXt's NCHW <-> NHWC around its LayerNorm)."""
+
+    def __init__(self, perm: tuple[int, ...]):
+        super().__init__()
+        self.perm = (0, *(d + 1 for d in perm))
+
+    def forward(self, x):
+        return x.permute(self.perm)
+
+
+class Reshape(nn.Module):
+    def __init__(self, shape: tuple[int, ...]):
+        super().__init__()
+        self.shape = tuple(shape)
+
+    def forward(self, x):
+        return x.reshape(x.shape[0], *self.shape)
+
+
+class Flatten(nn.Module):
+    def __init__(self, start: int, end: int):
+        super().__init__()
+        self.start, self.end = start + 1, end + 1 if end >= 0 else end
+
+    def forward(self, x):
+        return torch.flatten(x, self.start, self.end)
+
+
+class Slice(nn.Module):
+    """x[:, ..., start:end:step] on one non-batch dimension (ShuffleNet's channel split)."""
+
+    def __init__(self, dim: int, start: int, end: int | None, step: int):
+        super().__init__()
+        self.dim, self.start, self.end, self.step = dim + 1, start, end, step
+
+    def forward(self, x):
+        index = [slice(None)] * x.dim()
+        index[self.dim] = slice(self.start, self.end, self.step)
+        return x[tuple(index)]
+
+
+class ChannelShuffle(nn.Module):
+    """ShuffleNet's shuffle written as view / transpose / reshape, so it exports to ONNX as such."""
+
+    def __init__(self, groups: int):
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        x = x.view(n, self.groups, c // self.groups, h, w).transpose(1, 2)
+        return x.reshape(n, c, h, w)

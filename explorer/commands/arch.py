@@ -1,4 +1,4 @@
-"""`nas-explorer arch sample|info|validate`."""
+"""`nas-explorer arch sample|info|validate|import`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from ..arch import count_complexity, load_arch, save_arch, validate
 from ..arch.io import parse_strict_json
 from ..errors import ConfigError, one_line
 from ..spaces import get_space
+from . import import_
 from ._output import human, print_json, print_table
 
 
@@ -35,6 +36,8 @@ def register(sub) -> None:
     v.add_argument("file")
     v.add_argument("--json", action="store_true")
     v.set_defaults(handler=cmd_validate)
+
+    import_.register(asub)  # `arch import` (explorer/commands/import_.py)
 
 
 def cmd_sample(args) -> int:

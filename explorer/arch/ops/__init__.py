@@ -1,3 +1,3 @@
 """Built-in ops; importing this package registers them (one module per op family)."""
 
-from . import basic, conv, mbconv, nb201  # noqa: F401
+from . import basic, conv, layers, layout, mbconv, nb201, opaque  # noqa: F401

@@ -9,7 +9,7 @@ from torch import nn
 
 from .. import modules as M
 from ..registry import Cost, OpSpec, Param, ShapeError, register_op, shape_str
-from ._common import check_kernel, conv_out, need_map, shape_text
+from ._common import need_map, odd_unless_padded, same_padding, shape_text, window_out, window_suffix
 
 
 def _input_build(p, i, o):
@@ -76,9 +76,9 @@ register_op(
         name="batchnorm",
         category="basic",
         doc="BatchNorm2d over the channels of a feature map.",
-        params=(),
+        params=(Param("eps", float, 1e-5, min=1e-12, max=1.0),),
         shape=_bn_shape,
-        build=lambda p, i, o: nn.BatchNorm2d(i[0][0]),
+        build=lambda p, i, o: nn.BatchNorm2d(i[0][0], eps=p["eps"]),
         cost=lambda p, i, o: Cost(params=2 * i[0][0]),
         lut_key=lambda p, i, o: f"BN-input:{shape_str(i[0])}",
     )
@@ -99,33 +99,48 @@ register_op(
 
 def _pool_shape(p, i):
     c, h, w = need_map(i[0])
-    k, s = p["kernel"], p["stride"]
-    check_kernel(k, min(h, w), s)
-    return (c, conv_out(h, k, s), conv_out(w, k, s))
+    k, s, pad = p["kernel"], p["stride"], same_padding(p)
+    if 2 * pad > k:
+        raise ShapeError(f"padding {pad} is more than half the kernel {k}")
+    return (c, window_out(h, k, s, pad, ceil=p["ceil_mode"]), window_out(w, k, s, pad, ceil=p["ceil_mode"]))
 
 
 _POOL_PARAMS = (
-    Param("kernel", int, 3, min=1, max=15, help="window size (odd, padded by kernel // 2)"),
+    Param("kernel", int, 3, min=1, max=15, help="window size (odd for 'same' padding)"),
     Param("stride", int, 2, min=1, max=8),
+    Param("padding", int, -1, min=-1, max=7, help="padding per side (-1: 'same', kernel // 2)"),
+    Param("ceil_mode", bool, False, help="round the output size up (torch's ceil_mode)"),
 )
+_POOL_WINDOW = {"padding": -1, "ceil_mode": False, "count_include_pad": False}
 
 
-def _odd_kernel(p):
-    return [] if p["kernel"] % 2 == 1 else [f"kernel {p['kernel']} must be odd ('same' padding)"]
+def _pool_key(name):
+    def key(p, i, o):
+        base = f"{name}-input:{shape_str(i[0])}-output:{shape_str(o)}-kernel:{p['kernel']}"
+        return base + window_suffix(p, _POOL_WINDOW)
+
+    return key
 
 
 register_op(
     OpSpec(
         name="avgpool",
         category="pooling",
-        doc="Average pooling, padding kernel // 2, padded cells not counted.",
-        params=_POOL_PARAMS,
-        shape=_pool_shape,
-        check=_odd_kernel,
-        build=lambda p, i, o: nn.AvgPool2d(
-            p["kernel"], p["stride"], p["kernel"] // 2, count_include_pad=False
+        doc="Average pooling (default: padding kernel // 2, padded cells not counted).",
+        params=(
+            *_POOL_PARAMS,
+            Param("count_include_pad", bool, False, help="padded cells count in the average"),
         ),
-        lut_key=lambda p, i, o: f"AvgPool-input:{shape_str(i[0])}-output:{shape_str(o)}-kernel:{p['kernel']}",
+        shape=_pool_shape,
+        check=odd_unless_padded,
+        build=lambda p, i, o: nn.AvgPool2d(
+            p["kernel"],
+            p["stride"],
+            same_padding(p),
+            ceil_mode=p["ceil_mode"],
+            count_include_pad=p["count_include_pad"],
+        ),
+        lut_key=_pool_key("AvgPool"),
     )
 )
 
@@ -133,12 +148,14 @@ register_op(
     OpSpec(
         name="maxpool",
         category="pooling",
-        doc="Max pooling, padding kernel // 2.",
+        doc="Max pooling (default: padding kernel // 2).",
         params=_POOL_PARAMS,
         shape=_pool_shape,
-        check=_odd_kernel,
-        build=lambda p, i, o: nn.MaxPool2d(p["kernel"], p["stride"], p["kernel"] // 2),
-        lut_key=lambda p, i, o: f"MaxPool-input:{shape_str(i[0])}-output:{shape_str(o)}-kernel:{p['kernel']}",
+        check=odd_unless_padded,
+        build=lambda p, i, o: nn.MaxPool2d(
+            p["kernel"], p["stride"], same_padding(p), ceil_mode=p["ceil_mode"]
+        ),
+        lut_key=_pool_key("MaxPool"),
     )
 )
 
@@ -212,12 +229,27 @@ register_op(
 )
 
 
-def _linear_in(shape) -> int:
-    return math.prod(shape)
+def _linear_in(p, shape) -> int:
+    return math.prod(shape) if p["flatten"] else shape[-1]
+
+
+def _linear_rows(p, shape) -> int:
+    """How many positions the layer is applied at: 1 on a flattened input, else every position
+    of the leading dimensions (a per-position linear such as ConvNeXt's channels-last MLP)."""
+    return 1 if p["flatten"] else math.prod(shape[:-1])
+
+
+def _linear_shape(p, i):
+    if p["flatten"]:
+        return (p["out_features"],)
+    return (*i[0][:-1], p["out_features"])
 
 
 def _linear_key(p, i, o):
-    key = f"Logits-input:1x1x{_linear_in(i[0])}-output:{p['out_features']}"
+    if not p["flatten"]:
+        key = f"Linear-input:{shape_str(i[0])}-output:{shape_str(o)}"
+        return key if p["bias"] else key + "-bias:0"
+    key = f"Logits-input:1x1x{_linear_in(p, i[0])}-output:{p['out_features']}"
     return key if p["bias"] else key + "-bias:0"
 
 
@@ -225,16 +257,17 @@ register_op(
     OpSpec(
         name="linear",
         category="basic",
-        doc="Fully connected layer on the flattened input (the classifier).",
+        doc="Fully connected layer on the flattened input (the classifier), or on the last dimension.",
         params=(
             Param("out_features", int, 1000, min=1, max=1_000_000),
             Param("bias", bool, True),
+            Param("flatten", bool, True, help="flatten the input first; off: act on the last dimension"),
         ),
-        shape=lambda p, i: (p["out_features"],),
-        build=lambda p, i, o: M.Linear(_linear_in(i[0]), p["out_features"], p["bias"]),
+        shape=_linear_shape,
+        build=lambda p, i, o: M.Linear(_linear_in(p, i[0]), p["out_features"], p["bias"], p["flatten"]),
         cost=lambda p, i, o: Cost(
-            params=_linear_in(i[0]) * p["out_features"] + (p["out_features"] if p["bias"] else 0),
-            macs=_linear_in(i[0]) * p["out_features"],
+            params=_linear_in(p, i[0]) * p["out_features"] + (p["out_features"] if p["bias"] else 0),
+            macs=_linear_in(p, i[0]) * p["out_features"] * _linear_rows(p, i[0]),
         ),
         lut_key=_linear_key,
     )

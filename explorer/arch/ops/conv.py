@@ -1,23 +1,39 @@
-"""Convolutions: a general conv (+BN +activation) and a depthwise conv."""
+"""Convolutions: a general conv (+BN +activation) and a depthwise conv. Padding, dilation and the
+BN epsilon default to what the built-in spaces use ('same' padding, 1, 1e-5); imported models set
+them to what their layers had."""
 
 from __future__ import annotations
 
 from .. import modules as M
 from ..registry import Cost, OpSpec, Param, ShapeError, register_op, shape_str
-from ._common import check_kernel, conv_out, need_map
+from ._common import need_map, odd_unless_padded, same_padding, window_out, window_suffix
 
-_KERNEL_HELP = "odd kernel size ('same' padding kernel // 2)"
+_KERNEL_HELP = "kernel size (odd for 'same' padding)"
+
+_WINDOW = {"padding": -1, "dilation": 1}  # defaults; non-default values name themselves in LUT keys
+_WINDOW_PARAMS = (
+    Param("padding", int, -1, min=-1, max=64, help="zero padding per side (-1: 'same', dilation * (k // 2))"),
+    Param("dilation", int, 1, min=1, max=16),
+)
+_BN_EPS = Param("bn_eps", float, 1e-5, min=1e-12, max=1.0, help="BatchNorm epsilon")
+
+
+def _hw(p, h, w):
+    pad, k, s, d = same_padding(p), p["kernel"], p["stride"], p["dilation"]
+    oh, ow = window_out(h, k, s, pad, d), window_out(w, k, s, pad, d)
+    if oh < 1 or ow < 1:
+        raise ShapeError(f"stride {s} leaves no output for input size {min(h, w)}")
+    return oh, ow
 
 
 def _conv_shape(p, i):
     c, h, w = need_map(i[0])
-    k, s, g = p["kernel"], p["stride"], p["groups"]
+    g = p["groups"]
     if c % g:
         raise ShapeError(f"groups={g} does not divide the {c} input channels")
     if p["out_channels"] % g:
         raise ShapeError(f"groups={g} does not divide out_channels={p['out_channels']}")
-    check_kernel(k, min(h, w), s)
-    return (p["out_channels"], conv_out(h, k, s), conv_out(w, k, s))
+    return (p["out_channels"], *_hw(p, h, w))
 
 
 def _conv_cost(p, i, o):
@@ -32,14 +48,15 @@ def _conv_key(p, i, o):
     feature mix `Conv_2`); every other conv gets a key naming all its parameters."""
     k, s, g, bn, act, bias = p["kernel"], p["stride"], p["groups"], p["bn"], p["act"], p["bias"]
     io = f"input:{shape_str(i[0])}-output:{shape_str(o)}"
-    if g == 1 and not bias and act == "h_swish":
+    extra = window_suffix(p, _WINDOW)
+    if g == 1 and not bias and act == "h_swish" and not extra:
         if k == 3 and s == 2 and bn:
             return f"Conv-{io}"
         if k == 1 and s == 1 and bn:
             return f"Conv_1-{io}"
         if k == 1 and s == 1 and not bn:
             return f"Conv_2-{io}"
-    return f"conv-{io}-kernel:{k}-stride:{s}-groups:{g}-bias:{int(bias)}-bn:{int(bn)}-act:{act}"
+    return f"conv-{io}-kernel:{k}-stride:{s}-groups:{g}-bias:{int(bias)}-bn:{int(bn)}-act:{act}{extra}"
 
 
 def _conv_workspace(p, i, o):
@@ -47,8 +64,20 @@ def _conv_workspace(p, i, o):
     return ((1 if p["bn"] else 0) + (1 if p["act"] != "none" else 0)) * o[0] * o[1] * o[2]
 
 
-def _odd(p):
-    return [] if p["kernel"] % 2 == 1 else [f"kernel {p['kernel']} must be odd ('same' padding)"]
+def _build(p, i, groups):
+    return M.ConvBNAct(
+        i[0][0],
+        p.get("out_channels", i[0][0]),
+        p["kernel"],
+        p["stride"],
+        groups,
+        p["bias"],
+        p["bn"],
+        p["act"],
+        padding=same_padding(p),
+        dilation=p["dilation"],
+        bn_eps=p["bn_eps"],
+    )
 
 
 register_op(
@@ -64,12 +93,12 @@ register_op(
             Param("bias", bool, False),
             Param("bn", bool, True, help="BatchNorm after the conv"),
             Param("act", str, "relu", choices=M.ACTIVATIONS),
+            *_WINDOW_PARAMS,
+            _BN_EPS,
         ),
         shape=_conv_shape,
-        check=_odd,
-        build=lambda p, i, o: M.ConvBNAct(
-            i[0][0], p["out_channels"], p["kernel"], p["stride"], p["groups"], p["bias"], p["bn"], p["act"]
-        ),
+        check=odd_unless_padded,
+        build=lambda p, i, o: _build(p, i, p["groups"]),
         cost=_conv_cost,
         lut_key=_conv_key,
         workspace=_conv_workspace,
@@ -79,8 +108,7 @@ register_op(
 
 def _dw_shape(p, i):
     c, h, w = need_map(i[0])
-    check_kernel(p["kernel"], min(h, w), p["stride"])
-    return (c, conv_out(h, p["kernel"], p["stride"]), conv_out(w, p["kernel"], p["stride"]))
+    return (c, *_hw(p, h, w))
 
 
 def _dw_cost(p, i, o):
@@ -100,17 +128,17 @@ register_op(
             Param("bias", bool, False),
             Param("bn", bool, True),
             Param("act", str, "relu", choices=M.ACTIVATIONS),
+            *_WINDOW_PARAMS,
+            _BN_EPS,
         ),
         shape=_dw_shape,
-        check=_odd,
-        build=lambda p, i, o: M.ConvBNAct(
-            i[0][0], i[0][0], p["kernel"], p["stride"], i[0][0], p["bias"], p["bn"], p["act"]
-        ),
+        check=odd_unless_padded,
+        build=lambda p, i, o: _build(p, i, i[0][0]),
         cost=_dw_cost,
         workspace=_conv_workspace,
         lut_key=lambda p, i, o: (
             f"dwconv-input:{shape_str(i[0])}-output:{shape_str(o)}-kernel:{p['kernel']}-stride:{p['stride']}"
-            f"-bias:{int(p['bias'])}-bn:{int(p['bn'])}-act:{p['act']}"
+            f"-bias:{int(p['bias'])}-bn:{int(p['bn'])}-act:{p['act']}{window_suffix(p, _WINDOW)}"
         ),
     )
 )
