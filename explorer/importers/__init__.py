@@ -7,12 +7,9 @@ source; no search space), its weights in the builder's naming, and the layers ke
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Callable
 from pathlib import Path
-
-import torch
 
 from ..errors import FormatError
 from .base import ImportResult, Traced, run_passes
@@ -75,14 +72,11 @@ def import_model(src: str | os.PathLike, input_shape: tuple | None = None) -> Im
 
 
 def save_weights(result: ImportResult, path: str | os.PathLike) -> Path:
-    """The state_dict in the builder's naming, as a plain tensor dict (loads with weights_only)."""
-    from ..export import _atomic_bytes
+    """The state_dict in the builder's naming, as a plain tensor dict (loads with weights_only),
+    written atomically with its SHA-256 like every weights file the app writes."""
+    from ..tensorfile import save_tensors
 
-    buf = io.BytesIO()
-    torch.save({k: v.detach().clone() for k, v in result.state_dict.items()}, buf)
-    p = Path(path)
-    _atomic_bytes(p, buf.getvalue())
-    return p
+    return save_tensors(Path(path), {k: v.detach().clone() for k, v in result.state_dict.items()})
 
 
 __all__ = [
