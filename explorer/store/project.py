@@ -24,245 +24,20 @@ import os
 import secrets
 import sqlite3
 import threading
-import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import sqlite_utils
 
-from .errors import ExplorerError
-
 if TYPE_CHECKING:  # the architecture package pulls in torch: import it only where a graph is used
-    from .arch import ArchGraph
+    from ..arch import ArchGraph
 
-SCHEMA_VERSION = 2
-APP_ID = 0x4E415358  # "NASX" in the header's application_id: this file is a NAS Explorer project
-DEFAULT_TIMEOUT_S = 30.0
-_READ_TIMEOUT_S = 5.0
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-_TABLES = ("candidates", "metrics", "jobs", "job_logs", "checkpoints", "settings")
-
-
-class StoreError(ExplorerError):
-    """The project file cannot be opened or written, or is from a newer app."""
-
-
-class ProjectLockedError(StoreError):
-    """Another program holds the project's write lock for longer than we were willing to wait."""
-
-    def __init__(self, path: str | Path, waited_s: float):
-        self.path, self.waited_s = Path(path), waited_s
-        super().__init__(
-            f"project {path} is locked by another program (another window, a job or an SQLite tool "
-            f"is writing to it; waited {waited_s:g} s); try again"
-        )
-
-
-class ProjectDamagedError(StoreError):
-    """Pages of the project file do not read back: it is left as it is; `recover_project` copies
-    the rows that still read into a new file."""
-
-    def __init__(self, path: str | Path, detail: str):
-        self.path, self.detail = Path(path), _cap(detail)
-        super().__init__(
-            f"project {path} is damaged ({self.detail}); it was left unchanged: open a recovered copy "
-            "(the rows that still read) instead"
-        )
-
-
-def _cap(text: str, n: int = 120) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= n else text[: n - 1] + "…"
-
-
-def _now() -> float:
-    return time.time()
-
-
-def _migrate_1(db: sqlite_utils.Database) -> None:
-    db["candidates"].create(
-        {
-            "id": int,
-            "name": str,
-            "space": str,
-            "config": str,
-            "arch": str,
-            "tags": str,
-            "notes": str,
-            "parent_id": int,
-            "weights_path": str,
-            "created": float,
-            "modified": float,
-        },
-        pk="id",
-    )
-    db["metrics"].create(
-        {
-            "id": int,
-            "candidate_id": int,
-            "kind": str,  # complexity | proxy | latency | accuracy
-            "name": str,  # params, macs, zen, gradsign, a device name, an estimator name
-            "value": float,
-            "unit": str,
-            "method": str,
-            "settings": str,
-            "device_version": str,
-            "created": float,
-        },
-        pk="id",
-        foreign_keys=[("candidate_id", "candidates", "id")],
-    )
-    db["metrics"].create_index(["candidate_id", "kind", "name"])
-    db["jobs"].create(
-        {
-            "id": int,
-            "kind": str,
-            "status": str,  # queued | running | done | failed | cancelled | interrupted
-            "params": str,
-            "progress": str,
-            "result": str,
-            "error": str,
-            "pid": int,
-            "run_dir": str,
-            "created": float,
-            "started": float,
-            "finished": float,
-        },
-        pk="id",
-    )
-    db["job_logs"].create(
-        {"id": int, "job_id": int, "ts": float, "line": str},
-        pk="id",
-        foreign_keys=[("job_id", "jobs", "id")],
-    )
-    db["job_logs"].create_index(["job_id"])
-    db["checkpoints"].create(
-        {
-            "id": int,
-            "job_id": int,
-            "candidate_id": int,
-            "path": str,
-            "phase": str,
-            "step": int,
-            "created": float,
-        },
-        pk="id",
-    )
-
-
-def _migrate_2(db: sqlite_utils.Database) -> None:
-    """v2: a free-form key/value table for project settings (selected devices, live settings)."""
-    db["settings"].create({"key": str, "value": str}, pk="key")
-
-
-MIGRATIONS = {1: _migrate_1, 2: _migrate_2}
-
-
-# -- looking at a file without writing to it ------------------------------------------------------
-def _connect_readonly(path: Path) -> sqlite3.Connection:
-    """A connection that cannot change the file or leave files beside it: `immutable` when no WAL
-    file exists (a read-only WAL connection would create -wal/-shm), `mode=ro` otherwise (a live
-    WAL belongs to the file's state, and its readers take the normal locks)."""
-    wal_mode = _header(path)[18] == 2
-    live_wal = Path(f"{path}-wal").exists()
-    query = "immutable=1" if wal_mode and not live_wal else "mode=ro"
-    return sqlite3.connect(
-        f"{path.resolve().as_uri()}?{query}", uri=True, isolation_level=None, timeout=_READ_TIMEOUT_S
-    )
-
-
-def _header(path: Path) -> bytes:
-    with open(path, "rb") as f:
-        return f.read(100)
-
-
-def _table_columns(conn: sqlite3.Connection) -> dict[str, set[str]]:
-    names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-    quoted = {n: n.replace('"', '""') for n in names}
-    return {n: {r[1] for r in conn.execute(f'PRAGMA table_info("{quoted[n]}")')} for n in names}
-
-
-def _recognise(path: Path, conn: sqlite3.Connection, app_id: int) -> int:
-    """The schema version of a file that is one of ours; StoreError for anything else."""
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if app_id != APP_ID:  # projects written before the application id was set: known by their tables
-        tables = _table_columns(conn)
-        if not {"id", "arch"} <= tables.get("candidates", set()):
-            what = (
-                f"tables {', '.join(sorted(tables)[:6])}{', …' if len(tables) > 6 else ''}"
-                if tables
-                else "no tables"
-            )
-            raise StoreError(f"{path}: not a NAS Explorer project (an SQLite database with {_cap(what)})")
-    if version > SCHEMA_VERSION:
-        raise StoreError(f"{path}: project schema v{version} is newer than this app (v{SCHEMA_VERSION})")
-    return version
-
-
-def inspect_project(path: str | Path) -> tuple[int, bool]:
-    """(schema version, in WAL mode) of an existing project file, read without writing to it.
-
-    Raises StoreError for an empty, unreadable, non-SQLite or foreign file and a newer schema, and
-    ProjectDamagedError when `PRAGMA quick_check` finds damaged pages. An `immutable` read takes
-    no locks, so it is trusted only if the file did not change meanwhile (another process opening
-    it, a checkpoint at its close): otherwise it looks again, then with a live WAL and locks."""
-    path = Path(path)
-    for _ in range(3):
-        before = _snapshot(path)
-        try:
-            return _inspect_once(path)
-        except StoreError:
-            if _snapshot(path) == before:
-                raise
-    return _inspect_once(path)
-
-
-def _snapshot(path: Path) -> tuple:
-    try:
-        st = path.stat()
-    except OSError:
-        return ()
-    return st.st_mtime_ns, st.st_size, Path(f"{path}-wal").exists()
-
-
-def _inspect_once(path: Path) -> tuple[int, bool]:
-    try:
-        size = path.stat().st_size
-        head = _header(path)
-    except IsADirectoryError:
-        raise StoreError(f"{path}: a folder, not a NAS Explorer project") from None
-    except OSError as e:
-        raise StoreError(f"{path}: cannot read it ({e.strerror or e})") from None
-    if size == 0:
-        raise StoreError(f"{path}: an empty file, not a NAS Explorer project")
-    if len(head) < 100 or not head.startswith(_SQLITE_MAGIC):
-        raise StoreError(f"{path}: not a NAS Explorer project (not an SQLite database)")
-    app_id = int.from_bytes(head[68:72], "big")
-    if app_id not in (0, APP_ID):
-        raise StoreError(
-            f"{path}: not a NAS Explorer project (an SQLite database of another program, "
-            f"application id {app_id:#010x})"
-        )
-    try:
-        conn = _connect_readonly(path)
-    except sqlite3.Error as e:
-        raise StoreError(f"{path}: cannot read it ({e})") from e
-    try:
-        version = _recognise(path, conn, app_id)
-        problems = [r[0] for r in conn.execute("PRAGMA quick_check(3)")]
-    except sqlite3.DatabaseError as e:
-        if isinstance(e, sqlite3.OperationalError) and "locked" in str(e).lower():
-            raise ProjectLockedError(path, _READ_TIMEOUT_S) from e
-        raise ProjectDamagedError(path, str(e)) from e
-    finally:
-        conn.close()
-    if problems != ["ok"]:
-        lines = [ln for p in problems for ln in p.splitlines() if ln.strip() and not ln.startswith("***")]
-        raise ProjectDamagedError(path, lines[0] if lines else "quick_check failed")
-    return version, head[18] == 2
+from .errors import ProjectDamagedError, ProjectLockedError, StoreError, _cap
+from .inspect import inspect_project
+from .schema import APP_ID, DEFAULT_TIMEOUT_S, MIGRATIONS, SCHEMA_VERSION, _now
 
 
 def _guarded(method):
@@ -294,7 +69,7 @@ class Candidate:
 
     @property
     def graph(self) -> ArchGraph:
-        from .arch import from_json
+        from ..arch import from_json
 
         return from_json(self.arch_json)
 
@@ -467,7 +242,7 @@ class Project:
         parent_id: int | None = None,
         weights_path: str | None = None,
     ) -> int:
-        from .arch import to_json
+        from ..arch import to_json
 
         now = _now()
         row = {
@@ -491,7 +266,7 @@ class Project:
         if "tags" in upd and not isinstance(upd["tags"], str):
             upd["tags"] = ",".join(upd["tags"])
         if graph is not None:
-            from .arch import to_json
+            from ..arch import to_json
 
             upd["arch"] = to_json(graph, indent=None)
             upd["space"] = graph.meta.get("space")
@@ -692,163 +467,3 @@ class Project:
             return json.loads(self.db["settings"].get(key)["value"])
         except sqlite_utils.db.NotFoundError:
             return default
-
-
-# -- recovering a damaged project ------------------------------------------------------------------
-@dataclass
-class RecoveryReport:
-    """What `recover_project` copied: rows per table, and the id ranges that no longer read."""
-
-    source: Path
-    copy: Path
-    rows: dict[str, int] = field(default_factory=dict)
-    unreadable: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
-    orphans: dict[str, int] = field(default_factory=dict)
-
-    def summary(self) -> str:
-        got = ", ".join(f"{n} {t}" for t, n in self.rows.items() if n or t == "candidates")
-        text = f"recovered {got} from {self.source.name} into {self.copy.name}"
-        lost = [
-            f"{t} ids " + ", ".join(f"{a}-{b}" if b > a else f"{a}" for a, b in ranges[:4])
-            for t, ranges in self.unreadable.items()
-            if ranges
-        ]
-        if lost:
-            text += "; unreadable: " + "; ".join(lost)
-        dropped = [f"{n} {t} of lost rows" for t, n in self.orphans.items() if n]
-        if dropped:
-            text += "; dropped " + ", ".join(dropped)
-        return text
-
-
-_MAX_ROWID = 2**63 - 1
-
-
-def _salvage(conn: sqlite3.Connection, table: str, cols: list[str]) -> tuple[list[tuple], list]:
-    """Every row of `table` that still reads, by rowid: in chunks while pages read, one row at a
-    time near damage, and past a page that does not read at all by finding the first rowid whose
-    b-tree seek succeeds (doubling, then bisecting). Returns (rows, unreadable rowid ranges)."""
-    sel = ", ".join(f'"{c}"' for c in cols)
-    chunk_sql = f'SELECT rowid, {sel} FROM "{table}" WHERE rowid >= ? ORDER BY rowid LIMIT 256'
-    next_sql = f'SELECT rowid FROM "{table}" WHERE rowid >= ? ORDER BY rowid LIMIT 1'
-    one_sql = f'SELECT rowid, {sel} FROM "{table}" WHERE rowid = ?'
-
-    def seeks(start: int) -> bool:
-        try:
-            conn.execute(next_sql, (start,)).fetchone()
-            return True
-        except sqlite3.DatabaseError:
-            return False
-
-    rows: list[tuple] = []
-    lost: list[tuple[int, int]] = []
-    start = -_MAX_ROWID
-    for _ in range(1_000_000):  # every pass moves `start` forward; the bound guards a corrupt b-tree
-        try:
-            chunk = conn.execute(chunk_sql, (start,)).fetchall()
-        except sqlite3.DatabaseError:
-            chunk = None
-        if chunk is not None:
-            if not chunk:
-                break
-            rows += chunk
-            start = max(start, chunk[-1][0]) + 1
-            continue
-        try:
-            nxt = conn.execute(next_sql, (start,)).fetchone()
-        except sqlite3.DatabaseError:  # the page holding the next rowid does not read
-            step = 1
-            while start + step <= _MAX_ROWID and not seeks(start + step):
-                step *= 2
-            if start + step > _MAX_ROWID:
-                lost.append((start, _MAX_ROWID))
-                break
-            lo, hi = start + step // 2, start + step  # seek fails at lo (or lo is start), works at hi
-            while hi - lo > 1:
-                mid = (lo + hi) // 2
-                lo, hi = (lo, mid) if seeks(mid) else (mid, hi)
-            lost.append((max(start, 1), hi - 1))
-            start = hi
-            continue
-        if nxt is None:
-            break
-        rid = max(nxt[0], start)
-        try:
-            row = conn.execute(one_sql, (rid,)).fetchone()
-            if row is not None:
-                rows.append(row)
-        except sqlite3.DatabaseError:
-            lost.append((rid, rid))
-        start = rid + 1
-    return rows, lost
-
-
-def recovered_path(src: str | Path) -> Path:
-    """A free name beside `src` for its recovered copy: x.recovered.nasx, x.recovered-2.nasx, ..."""
-    src = Path(src)
-    for k in range(1, 10_000):
-        p = src.with_name(f"{src.stem}.recovered{'' if k == 1 else f'-{k}'}{src.suffix or '.nasx'}")
-        if not p.exists():
-            return p
-    raise StoreError(f"no free name for a recovered copy of {src}")
-
-
-def recover_project(src: str | Path, dst: str | Path) -> RecoveryReport:
-    """Copy the rows of a (damaged) project that still read into a new project `dst`, reading
-    `src` through a read-only connection (it is never written). Ids are kept, so metrics, logs and
-    lineage still point at their rows; metrics and logs of rows that were lost are dropped."""
-    src, dst = Path(src), Path(dst)
-    if dst.exists():
-        raise StoreError(f"cannot recover into {dst}: the file exists")
-    try:
-        head = _header(src)
-    except OSError as e:
-        raise StoreError(f"{src}: cannot read it ({e.strerror or e})") from None
-    if not head.startswith(_SQLITE_MAGIC):
-        raise StoreError(f"{src}: not an SQLite database, nothing to recover")
-    app_id = int.from_bytes(head[68:72], "big")
-    if app_id not in (0, APP_ID):
-        raise StoreError(f"{src}: not a NAS Explorer project (application id {app_id:#010x})")
-    try:
-        conn = _connect_readonly(src)
-    except sqlite3.Error as e:
-        raise StoreError(f"{src}: cannot read it ({e})") from e
-    try:
-        try:
-            _recognise(src, conn, app_id)
-            tables = _table_columns(conn)
-        except sqlite3.DatabaseError as e:
-            raise StoreError(
-                f"{src}: its list of tables does not read ({_cap(e)}), nothing to recover; "
-                "the sqlite3 tool's .recover may find more"
-            ) from e
-        out = Project(dst)
-        report = RecoveryReport(src, dst)
-        kept: dict[str, set] = {}
-        try:
-            with out.transaction() as db:
-                for table in _TABLES:
-                    if table not in tables:
-                        continue
-                    cols = [c for c in db[table].columns_dict if c in tables[table]]
-                    rows, lost = _salvage(conn, table, cols)
-                    parent = {"metrics": ("candidate_id", "candidates"), "job_logs": ("job_id", "jobs")}
-                    if table in parent:
-                        col, ptable = parent[table]
-                        j = cols.index(col) + 1
-                        keep = [r for r in rows if r[j] is None or r[j] in kept.get(ptable, set())]
-                        report.orphans[table] = len(rows) - len(keep)
-                        rows = keep
-                    kept[table] = {r[cols.index("id") + 1] for r in rows} if "id" in cols else set()
-                    names = ", ".join(f'"{c}"' for c in cols)
-                    marks = ", ".join("?" for _ in cols)
-                    db.conn.executemany(
-                        f'INSERT OR REPLACE INTO "{table}" ({names}) VALUES ({marks})', [r[1:] for r in rows]
-                    )
-                    report.rows[table] = len(rows)
-                    report.unreadable[table] = lost
-        finally:
-            out.close()
-    finally:
-        conn.close()
-    return report
