@@ -45,6 +45,7 @@ import torch.nn.functional as F
 from explorer.proxies._common import random_input_shape, train_no_dropout
 from explorer.proxies._model import ProxyError, scoring_model
 from explorer.proxies.rank_aggregate import log_rank_sum
+from explorer.proxies.registry import Proxy, register_proxy
 
 COMPONENTS = ("expressivity", "progressivity", "trainability", "complexity")
 INITS = ("kaiming", "none")
@@ -283,3 +284,26 @@ def aznas_scores(results: Sequence[AZNASResult | Mapping[str, float]]) -> list[f
     except KeyError as e:
         raise ProxyError(f"AZ-NAS aggregation needs the components {COMPONENTS}; missing {e}") from None
     return [float(v) for v in log_rank_sum(columns)]
+
+
+# -- registry entry ------------------------------------------------------------------------------
+def _run(model, inputs):
+    r = aznas(
+        model, batch_size=inputs.batch_size, resolution=inputs.resolution, seed=inputs.seed, **inputs.options
+    )
+    return None, r.components, r.to_dict()
+
+
+register_proxy(
+    Proxy(
+        "az-nas",
+        "AZ-NAS",
+        "AZ-NAS (CVPR 2024): log-rank sum of expressivity, progressivity, trainability, complexity",
+        data="random",
+        official_batch=OFFICIAL_BATCH,
+        live_batch=16,
+        run=_run,
+        components=COMPONENTS,
+        population=True,
+    )
+)

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from explorer.proxies._model import ProxyError, scoring_model
 from explorer.proxies.persample import SavedBytes, SignCapture, SignCounter, make_per_sample, weight_layers
+from explorer.proxies.registry import Proxy, register_proxy
 
 METHODS = ("fast", "exact")
 
@@ -163,3 +164,24 @@ def gradsign(
         n_weights=n_weights,
         nan_dropped=dropped,
     )
+
+
+# -- registry entry ------------------------------------------------------------------------------
+def _run(model, inputs):
+    images, labels = inputs.labelled()
+    r = gradsign(model, images, labels, seed=inputs.seed, **inputs.options)
+    return float(r.score), {}, r.to_dict()
+
+
+register_proxy(
+    Proxy(
+        "gradsign",
+        "GradSign",
+        "GradSign (ICLR 2022): agreement of per-sample gradient signs at initialisation",
+        data="labelled",
+        official_batch=128,
+        live_batch=32,
+        run=_run,
+        chunked=True,
+    )
+)

@@ -37,6 +37,7 @@ import torch.nn as nn
 
 from explorer.proxies._common import check_channels, check_images, train_no_dropout
 from explorer.proxies._model import ProxyError, scoring_model
+from explorer.proxies.registry import Proxy, register_proxy
 
 VARIANTS = ("full", "opt")
 OPT_CHANNELS = 8
@@ -126,3 +127,23 @@ def meco(model_or_graph, images: torch.Tensor, *, variant: str = "full", seed: i
         n_calls=len(kept),
         dropped=len(hooks.values) - len(kept),
     )
+
+
+# -- registry entry ------------------------------------------------------------------------------
+def _run(model, inputs):
+    r = meco(model, inputs.images(), seed=inputs.seed, **inputs.options)
+    return r.score, {}, r.to_dict()
+
+
+register_proxy(
+    Proxy(
+        "meco",
+        "MeCo",
+        "MeCo (NeurIPS 2023): minimum eigenvalue of each layer's feature-map correlation",
+        data="images",
+        official_batch=1,
+        live_batch=1,
+        run=_run,
+        needs_grad=False,
+    )
+)

@@ -40,6 +40,7 @@ import torch.nn as nn
 
 from explorer.proxies._common import check_channels, check_images, logits_of, train_no_dropout
 from explorer.proxies._model import ProxyError, scoring_model
+from explorer.proxies.registry import Proxy, register_proxy
 
 VARIANTS = ("v2", "v1")
 OFFICIAL_BATCH = {"v2": 128, "v1": 256}
@@ -179,3 +180,24 @@ def naswot(model_or_graph, images: torch.Tensor, *, variant: str = "v2", seed: i
         n_relu=n_relu,
         message=message,
     )
+
+
+# -- registry entry ------------------------------------------------------------------------------
+def _run(model, inputs):
+    variant = inputs.options.get("variant", "v2")
+    images = inputs.images(augment=variant == "v1")
+    r = naswot(model, images, variant=variant, seed=inputs.seed)
+    return r.score, {}, r.to_dict()
+
+
+register_proxy(
+    Proxy(
+        "naswot",
+        "NASWOT",
+        "NASWOT (ICML 2021): log-determinant of the kernel of binary ReLU codes over a batch",
+        data="images",
+        official_batch=OFFICIAL_BATCH["v2"],
+        live_batch=32,
+        run=_run,
+    )
+)

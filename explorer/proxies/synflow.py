@@ -33,6 +33,7 @@ from torch.func import functional_call
 
 from explorer.proxies._common import logits_of, random_input_shape, train_no_dropout
 from explorer.proxies._model import ProxyError, scoring_model
+from explorer.proxies.registry import Proxy, register_proxy
 
 BN_MODES = ("off", "keep")
 
@@ -104,3 +105,22 @@ def synflow(
     if not math.isfinite(score):
         raise ProxyError(f"SynFlow is {score} in float64 (the all-ones signal overflows this network)")
     return SynFlowResult(score=score, bn=bn, resolution=resolution, n_layers=len(layers))
+
+
+# -- registry entry ------------------------------------------------------------------------------
+def _run(model, inputs):
+    r = synflow(model, resolution=inputs.resolution, seed=inputs.seed, **inputs.options)
+    return r.score, {}, r.to_dict()
+
+
+register_proxy(
+    Proxy(
+        "synflow",
+        "SynFlow",
+        "SynFlow (NeurIPS 2020), as zero-cost NAS scores it: sum |w * dR/dw| of the all-ones signal",
+        data="random",
+        official_batch=1,
+        live_batch=1,
+        run=_run,
+    )
+)

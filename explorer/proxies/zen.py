@@ -38,6 +38,7 @@ import torch
 import torch.nn as nn
 
 from explorer.proxies._model import ProxyError, input_channels, scoring_model
+from explorer.proxies.registry import Proxy, register_proxy
 
 BN_VARIANCES = ("running", "batch")
 
@@ -215,3 +216,28 @@ def zen_score(
         message=message,
         zero_var_bns=zero_var,
     )
+
+
+# -- registry entry ------------------------------------------------------------------------------
+def _run(model, inputs):
+    r = zen_score(
+        model, batch_size=inputs.batch_size, resolution=inputs.resolution, seed=inputs.seed, **inputs.options
+    )
+    if not math.isfinite(r.score):
+        raise ProxyError(r.message or "Zen-Score overflowed")
+    return r.score, {}, r.to_dict()
+
+
+register_proxy(
+    Proxy(
+        "zen",
+        "Zen-Score",
+        "Zen-NAS (ICCV 2021): log expected feature change under input perturbation + BN variances",
+        data="random",
+        official_batch=64,
+        live_batch=16,
+        run=_run,
+        residual_free=True,
+        needs_grad=False,
+    )
+)

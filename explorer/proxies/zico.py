@@ -34,6 +34,7 @@ import torch.nn.functional as F
 
 from explorer.proxies._common import check_channels, check_images, check_labels, logits_of, train_no_dropout
 from explorer.proxies._model import ProxyError, scoring_model
+from explorer.proxies.registry import Proxy, register_proxy
 
 OFFICIAL_BATCHES = 2
 
@@ -127,3 +128,23 @@ def zico(
         n_layers=counted,
         skipped_layers=skipped,
     )
+
+
+# -- registry entry ------------------------------------------------------------------------------
+def _run(model, inputs):
+    images, labels = inputs.labelled()
+    r = zico(model, images, labels, seed=inputs.seed, **inputs.options)
+    return r.score, {}, r.to_dict()
+
+
+register_proxy(
+    Proxy(
+        "zico",
+        "ZiCo",
+        "ZiCo (ICLR 2023): sum over layers of log(mean |g| / std g) over batches",
+        data="labelled",
+        official_batch=128,
+        live_batch=32,
+        run=_run,
+    )
+)
