@@ -71,7 +71,7 @@ def test_text_output(arch_file, capsys):
 
 @pytest.mark.parametrize(
     "extra",
-    [["--proxies", "synflow"], ["--batch-size", "0"], ["--resolution", "-4"], ["--gradsign-batch", "5000"]],
+    [["--proxies", "nope"], ["--batch-size", "0"], ["--resolution", "-4"], ["--gradsign-batch", "5000"]],
 )
 def test_bad_input_exit_2(arch_file, capsys, extra):
     rc, _, err = _run(capsys, arch_file, *extra)

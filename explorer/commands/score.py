@@ -1,29 +1,42 @@
-"""`nas-explorer score FILE`: Zen-Score, GradSign, params and MACs of an architecture file.
+"""`nas-explorer score FILE` and `nas-explorer score --batch CSV`: zero-shot proxies of architectures.
 
-Defaults are the official search settings (Zen: batch 64, 1 repeat, running-var BN term;
-GradSign: the first 128 CIFAR-10 training images, no augmentation) at the architecture's own
-input resolution. The same seed gives the same numbers.
+Any registered proxy (`explorer.proxies.registry`: zen, gradsign, synflow, naswot, zico, meco,
+az-nas, ensemble, params, macs). Defaults are each proxy's official search settings (Zen: batch
+64, 1 repeat, running-var BN term; GradSign: the first 128 CIFAR-10 training images, no
+augmentation; ...) at the architecture's own input resolution. The same seed gives the same numbers.
+With `--batch`, population proxies (AZ-NAS, the ensemble) rank within the rows of the file.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from ..arch import ArchGraph, check, check_memory, count_complexity, load_arch
 from ..errors import ExplorerError
+from ..proxies.registry import compute_many
 from ._output import human, print_json, print_table
 
-PROXIES = ("zen", "gradsign", "params", "macs")
+PROXIES = ("zen", "gradsign", "params", "macs")  # the default set of `score FILE`
 
 
 def register(sub) -> None:
     p = sub.add_parser(
         "score", help="zero-shot proxies (Zen-Score, GradSign), params and MACs of an architecture"
     )
-    p.add_argument("file", help="architecture JSON file")
+    p.add_argument("file", nargs="?", help="architecture JSON file (or --batch CSV)")
     p.add_argument(
-        "--proxies", default=",".join(PROXIES), help=f"comma-separated subset of {','.join(PROXIES)}"
+        "--proxies",
+        default=None,
+        help=f"comma-separated registered proxies (default {','.join(PROXIES)}; `--list` shows all)",
     )
+    p.add_argument("--list", action="store_true", help="list the registered proxies and exit")
+    p.add_argument(
+        "--batch", metavar="CSV", help="score every row of a CSV with an arch_str, config or file column"
+    )
+    p.add_argument("--space", help="search space of the --batch rows (arch_str / config columns)")
+    p.add_argument("-o", "--output", metavar="OUT.csv", help="--batch: the rows with one column per proxy")
+    p.add_argument("--workers", type=int, default=1, help="--batch: scoring processes (1 torch thread each)")
     p.add_argument("--resolution", type=int, help="input resolution (default: the architecture's own)")
     p.add_argument(
         "--batch-size", type=int, help="batch size of both proxies (default: Zen 64, GradSign 128)"
@@ -44,14 +57,10 @@ def register(sub) -> None:
     p.set_defaults(handler=cmd_score)
 
 
-def parse_proxies(text: str) -> list[str]:
-    names = [t.strip() for t in text.split(",") if t.strip()]
-    bad = [n for n in names if n not in PROXIES]
-    if bad or not names:
-        raise ExplorerError(
-            f"unknown proxy {', '.join(bad) or repr(text)} (choose from {', '.join(PROXIES)})"
-        )
-    return names
+def parse_proxies(text: str | None) -> list[str]:
+    from ..proxies.registry import parse_proxies as parse
+
+    return parse(",".join(PROXIES) if text is None else text)
 
 
 def at_resolution(graph: ArchGraph, resolution: int | None) -> ArchGraph:
@@ -99,6 +108,11 @@ def score_graph(graph: ArchGraph, proxies: list[str], args) -> dict:
         }
         if z.message:
             out["zen"]["message"] = z.message
+    others = [n for n in proxies if n not in ("zen", "gradsign", "params", "macs")]
+    if others:
+        values = compute_many(graph, others, _settings(args), errors="raise")
+        for n in others:
+            out[n] = values[n].to_dict()
     if "gradsign" in proxies:
         batch = args.gradsign_batch or args.batch_size or 128
         if graph.input_shape[0] != 3:
@@ -118,7 +132,77 @@ def score_graph(graph: ArchGraph, proxies: list[str], args) -> dict:
     return out
 
 
+def _settings(args):
+    """Registry settings from the command line: official batches unless --batch-size says otherwise."""
+    from ..proxies.registry import ProxySettings
+
+    settings = ProxySettings.official(resolution=args.resolution, seed=args.seed, data=args.data)
+    if args.batch_size:
+        from ..proxies.registry import list_proxies
+
+        for p in list_proxies():
+            if p.official_batch > 1:
+                settings = settings.with_batch(p.name, args.batch_size)
+    for name, flag in (("zen", args.zen_batch), ("gradsign", args.gradsign_batch)):
+        if flag:
+            settings = settings.with_batch(name, flag)
+    options = {"zen": {"repeats": args.repeats, "bn_variance": args.bn_variance}}
+    options["gradsign"] = {"method": args.gradsign_method}
+    return replace(settings, options=options)
+
+
+def cmd_list(args) -> int:
+    from ..proxies.registry import list_proxies
+
+    rows = [[p.name, p.label, p.data, p.official_batch, p.summary] for p in list_proxies()]
+    if args.json:
+        print_json([dict(zip(("name", "label", "data", "official_batch", "summary"), r)) for r in rows])
+    else:
+        print_table(["name", "label", "data", "batch", "method"], rows, align="lllrl")
+    return 0
+
+
+def cmd_batch(args) -> int:
+    import sys
+
+    from tqdm import tqdm
+
+    from ..proxies.batch import columns, failures, graphs_of, read_table, score_graphs, write_table
+
+    if not args.output:
+        raise ExplorerError("--batch needs -o OUT.csv")
+    if args.workers < 1:
+        raise ExplorerError(f"--workers must be positive, got {args.workers}")
+    names = parse_proxies(args.proxies)
+    table = read_table(args.batch)
+    graphs = [at_resolution(g, args.resolution) for g in graphs_of(table, args.space)]
+    with tqdm(total=len(graphs), unit="net", file=sys.stderr, disable=args.json or None) as bar:
+        values = score_graphs(
+            graphs, names, _settings(args), workers=args.workers, progress=lambda d, _n: bar.update(d - bar.n)
+        )
+    cols = columns(names, values)
+    write_table(args.output, table, cols)
+    problems = failures(names, values)
+    for line in problems[:20]:
+        print(f"nas-explorer: warning: {line}", file=sys.stderr)
+    if len(problems) > 20:
+        print(f"nas-explorer: warning: ... and {len(problems) - 20} more", file=sys.stderr)
+    if args.json:
+        print_json({"rows": len(graphs), "proxies": names, "output": args.output, "failed": len(problems)})
+    else:
+        print(f"wrote {args.output} ({len(graphs)} rows, {', '.join(names)})")
+    return 0
+
+
 def cmd_score(args) -> int:
+    if args.list:
+        return cmd_list(args)
+    if args.batch:
+        if args.file:
+            raise ExplorerError("give an architecture FILE or --batch CSV, not both")
+        return cmd_batch(args)
+    if not args.file:
+        raise ExplorerError("score needs an architecture FILE (or --batch CSV)")
     proxies = parse_proxies(args.proxies)
     graph = at_resolution(load_arch(args.file), args.resolution)
     check(graph)
@@ -147,5 +231,19 @@ def cmd_score(args) -> int:
         rows.append(
             ["GradSign", f"{gs['score']:,}", f"batch {gs['batch_size']}, r{gs['resolution']}, {gs['method']}"]
         )
+    for n in proxies:
+        if n in ("zen", "gradsign", "params", "macs"):
+            continue
+        v = result[n]
+        if v.get("score") is not None:
+            rows.append([n, f"{v['score']:.6g}", _setting_text(v.get("detail", {}))])
+        else:  # a population proxy: one network has parts, its score needs a population (--batch)
+            parts = ", ".join(f"{k} {x:.4g}" for k, x in v.get("parts", {}).items() if x is not None)
+            rows.append([n, "(population)", parts])
     print_table(["metric", "value", "setting"], rows, align="lrl")
     return 0
+
+
+def _setting_text(detail: dict) -> str:
+    keys = ("batch_size", "resolution", "variant", "batches", "bn")
+    return ", ".join(f"{k.replace('_size', '')} {detail[k]}" for k in keys if k in detail)
