@@ -78,6 +78,7 @@ LABELS = {
 }
 OLD_KEYS = ("params", "zen_running", "zen_batch", "gradsign")
 NEW_KEYS = ("synflow", "synflow_foresight", "naswot_v2", "naswot_v1", "zico", "meco", "az_expressivity")
+EXTRA_KEYS = ("synflow_foresight", "naswot_v1")  # cross-checks, left out by --no-extras
 NEW_TIMED = ("synflow", "naswot_v2", "naswot_v1", "zico", "meco", "aznas")
 COMPONENTS = ("expressivity", "progressivity", "trainability", "complexity")
 
@@ -122,7 +123,7 @@ def cell_info(row: dict) -> dict:
     }
 
 
-def score_cell_new(row: dict, batches: dict, have: dict) -> dict:
+def score_cell_new(row: dict, batches: dict, have: dict, skip: tuple = ()) -> dict:
     """The issue-18 proxies missing from `have` on one cell, each timed (seconds under `<key>_s`)."""
     from explorer.arch import build_model, count_complexity
     from explorer.proxies import aznas, meco, naswot, synflow, zico
@@ -144,7 +145,7 @@ def score_cell_new(row: dict, batches: dict, have: dict) -> dict:
     runs["synflow_foresight"] = lambda: foresight_nb201_synflow(row["arch_str"], idx)
     runs["params"] = lambda: count_complexity(graph).params  # the baseline every proxy must beat
     for key, fn in runs.items():
-        if (f"az_{COMPONENTS[0]}" if key == "aznas" else key) in have:
+        if key in skip or (f"az_{COMPONENTS[0]}" if key == "aznas" else key) in have:
             continue
         t = time.perf_counter()
         value = fn()
@@ -210,7 +211,11 @@ def main() -> None:
     ap.add_argument(
         "--subsample", type=int, default=0, help="also show rho over random subsamples of this many cells"
     )
+    ap.add_argument(
+        "--no-extras", action="store_true", help="skip the cross-checks (NASWOT v1, foresight's SynFlow)"
+    )
     args = ap.parse_args()
+    skip = EXTRA_KEYS if args.no_extras else ()
 
     import torch
 
@@ -237,7 +242,7 @@ def main() -> None:
         missing_old = want_old and (
             any(key not in have for key in OLD_KEYS) or (args.zen8 and "zen8_running" not in have)
         )
-        missing_new = want_new and any(key not in have for key in NEW_KEYS)
+        missing_new = want_new and any(key not in have for key in NEW_KEYS if key not in skip)
         if have and not (missing_old or missing_new):
             results.append(have)
             continue
@@ -247,7 +252,7 @@ def main() -> None:
         if missing_old:
             r.update(score_cell(row, images, labels, args.zen8))
         if missing_new:
-            r.update(score_cell_new(row, batches, have))
+            r.update(score_cell_new(row, batches, have, skip))
         with open(out_path, "a") as f:
             f.write(json.dumps(r) + "\n")
         results.append(r)
