@@ -267,7 +267,7 @@ def compute_many(
         t0 = time.perf_counter()
         try:
             if p.members:
-                value = _ensemble_value(p, out)
+                value = ensemble_value(p, out)
             else:
                 inputs = Inputs(p, settings, res, channels)
                 if p.data != "none":
@@ -289,7 +289,7 @@ def compute_many(
     return out
 
 
-def _ensemble_value(p: Proxy, out: dict[str, ProxyValue]) -> ProxyValue:
+def ensemble_value(p: Proxy, out: dict[str, ProxyValue]) -> ProxyValue:
     """An ensemble's parts: each member's score, or a population member's parts as `member:part`."""
     parts: dict[str, float] = {}
     for m in p.members:
