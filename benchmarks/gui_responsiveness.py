@@ -47,15 +47,15 @@ def main() -> None:
 
     # this machine's layer table, profiled for the space at the resolution in use (what
     # `nas-explorer latency profile --device local --space SPACE` does, or the first edits fill)
-    from explorer.latency import graph_lut
+    from explorer.latency import keys, profile
     from explorer.live_metrics import local_lut_device
 
     lut = local_lut_device()
     t_prof = time.perf_counter()
-    specs = graph_lut.unique_specs(
-        space.encode(c) for c in graph_lut.coverage_configs(space, [cfg["r"]] if hold else None)
+    specs = keys.unique_specs(
+        space.encode(c) for c in profile.coverage_configs(space, [cfg["r"]] if hold else None)
     )
-    prof = graph_lut.profile(lut, specs, spaces=[space.name])
+    prof = profile.profile(lut, specs, spaces=[space.name])
     print(
         f"local table {lut.name}: {len(specs)} keys for r={hold.get('r', '-')}, "
         f"{len(prof.measured)} measured now in {time.perf_counter() - t_prof:.1f} s"

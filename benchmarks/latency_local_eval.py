@@ -29,9 +29,11 @@ import sys
 import time
 
 from explorer.arch import count_complexity
-from explorer.latency import graph_lut as L
+from explorer.latency import profile as L
+from explorer.latency.keys import layer_specs, unique_specs
 from explorer.latency.local import local_device
-from explorer.latency.measure import STATISTICS, MeasureConfig, today
+from explorer.latency.measure import STATISTICS, MeasureConfig, entry_ms, today
+from explorer.latency.metrics import accuracy
 from explorer.spaces import get_space
 
 
@@ -120,7 +122,7 @@ def main() -> int:
         jobs.append((sp, eval_graphs(sp, args.calibrate, 1, None), eval_graphs(sp, args.nb201, 2, None)))
 
     # 1. layer table (resumable; keys cached in the device file)
-    specs = L.unique_specs(g for _, cal, ev in jobs for g in cal + ev)
+    specs = unique_specs(g for _, cal, ev in jobs for g in cal + ev)
     todo = [
         k
         for k in specs
@@ -153,7 +155,7 @@ def main() -> int:
         )
         # 3. held-out nets: predictions, then the measurements in rounds over all of them
         t0 = time.time()
-        preds = [L.predict(dev, g) for g in ev_graphs]
+        preds = [dev.predict_graph(g, on_missing="auto") for g in ev_graphs]
         entries = L.measure_graphs(
             ev_graphs,
             cfg,
@@ -167,7 +169,7 @@ def main() -> int:
         raw = [p.raw_ms for p in preds[: len(nets)]]
         cal = [p.ms for p in preds[: len(nets)]]
         base = [ma * count_complexity(g).macs / 1e6 + mb for g, _ in nets]
-        meas = [L.entry_ms(e) for _, e in nets]
+        meas = [entry_ms(e) for _, e in nets]
         flagged = sum(int(bool(e.get("foreign_load"))) for _, e in nets)
         cpu_clock = sum(int(e.get("clock") == "cpu") for _, e in nets)
         # test-retest: the same nets measured again later (same protocol); no predictor can agree
@@ -179,28 +181,28 @@ def main() -> int:
         for stat in STATISTICS:
             if stat == cfg.statistic or not all(stat in e for e in dev.table.values()):
                 continue
-            cx = [sum(dev.table[s.key][stat] for _, s in L.layer_specs(g)) for g in cal_graphs]
+            cx = [sum(dev.table[s.key][stat] for _, s in layer_specs(g)) for g in cal_graphs]
             cy = [recs[json.dumps(g.meta["config"], sort_keys=True)].get(stat) for g in cal_graphs]
             if None in cy:
                 continue
             a_, b_ = L.fit_linear(cx, cy)
-            px = [a_ * sum(dev.table[s.key][stat] for _, s in L.layer_specs(g)) + b_ for g, _ in nets]
-            robust[f"calibrated_lut_{stat}"] = L.accuracy(px, [e[stat] for _, e in nets])
+            px = [a_ * sum(dev.table[s.key][stat] for _, s in layer_specs(g)) + b_ for g, _ in nets]
+            robust[f"calibrated_lut_{stat}"] = accuracy(px, [e[stat] for _, e in nets])
             if len(again) > 1:
-                robust[f"retest_{stat}"] = L.accuracy(
+                robust[f"retest_{stat}"] = accuracy(
                     [e[stat] for e in again], [e[stat] for _, e in nets[: len(again)]]
                 )
-        retest = [(L.entry_ms(e2), L.entry_ms(e)) for e2, (_, e) in zip(again, nets)]
+        retest = [(entry_ms(e2), entry_ms(e)) for e2, (_, e) in zip(again, nets)]
         out = {
             "n": len(meas),
             "calibration": {"a": rec["a"], "b": rec["b"], "k": len(pairs)},
             "statistic": cfg.statistic,
             "rounds": cfg.rounds,
-            "raw_lut": L.accuracy(raw, meas),
-            "calibrated_lut": L.accuracy(cal, meas),
-            "baseline_macs": L.accuracy(base, meas),
+            "raw_lut": accuracy(raw, meas),
+            "calibrated_lut": accuracy(cal, meas),
+            "baseline_macs": accuracy(base, meas),
             **robust,
-            "retest_measurement_vs_measurement": L.accuracy(*zip(*retest)) if len(retest) > 1 else None,
+            "retest_measurement_vs_measurement": accuracy(*zip(*retest)) if len(retest) > 1 else None,
             "nets_under_foreign_load": flagged,
             "nets_timed_by_thread_cpu_clock": cpu_clock,
             "keys_timed_by_thread_cpu_clock": sum(1 for e in dev.table.values() if e.get("clock") == "cpu"),

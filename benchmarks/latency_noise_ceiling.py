@@ -31,9 +31,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from explorer.latency import devices as D  # noqa: E402
 from explorer.latency import evaluate as E  # noqa: E402
 from explorer.latency import noise as N  # noqa: E402
+from explorer.latency import registry as D  # noqa: E402
+from explorer.latency.files import shipped_dir  # noqa: E402
+from explorer.spaces.latency_support import latency_features  # noqa: E402
 
 
 def column_report(ds, column: str) -> dict:
@@ -44,7 +46,7 @@ def column_report(ds, column: str) -> dict:
     test = ok[test]
     pred = np.full(len(y), np.nan)
     pred[test] = dev.predict_features(ds.X[test], ds.space)
-    if ds.space == "nb201":
+    if latency_features(ds.space).family == "nb201":  # replicate groups need NB201's cells
         ceil = N.nb201_ceiling(ds, column)
     else:
         ceil = N.ofa_ceiling(ds, column)
@@ -112,7 +114,7 @@ def main(argv=None) -> int:
     print(f"\n{verdicts} ({time.time() - t0:.0f} s)")
     if a.write:
         for name, rep in rows:
-            path = D.shipped_dir() / f"{name}.json"
+            path = shipped_dir() / f"{name}.json"
             d = json.loads(path.read_text())
             d["provenance"]["accuracy"]["noise_ceiling"] = rep
             D.save_device(d, path)

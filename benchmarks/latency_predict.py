@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from explorer.latency.devices import load_device
+from explorer.latency.registry import load_device
 
 
 def ofa_configs(n: int, rs, seed: int = 0) -> list[dict]:

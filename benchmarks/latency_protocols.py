@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from explorer.latency import evaluate as E
-from explorer.latency.devices import load_device
+from explorer.latency.registry import load_device
 
 DEFAULT_HAT = [
     "help-nb201:titan_rtx_256",

@@ -161,7 +161,7 @@ def proxyless_devices() -> list[str]:
     ProxylessNAS spaces, and the synthetic MACs-proportional table (not a real device)."""
     names = ["local"]
     try:
-        from .latency.devices import list_devices
+        from .latency.registry import list_devices
 
         for d in list_devices():
             spaces = d.get("spaces") or []

@@ -124,7 +124,7 @@ def list_devices() -> tuple[list[str], str]:
     try:
         lat = _latency_module()
         fn = None
-        for holder in (lat, _submodule("devices")):
+        for holder in (lat, _submodule("registry")):
             for attr in ("list_devices", "available_devices", "device_names"):
                 cand = getattr(holder, attr, None) if holder is not None else None
                 if callable(cand):
@@ -149,7 +149,7 @@ def list_devices() -> tuple[list[str], str]:
 def device_covers(name: str, space: str) -> bool | None:
     """Whether a registry device can predict `space` (None when it cannot be told)."""
     try:
-        dev = _submodule("devices").load_device(name)
+        dev = _submodule("registry").load_device(name)
         return bool(dev.covers(space))
     except Exception:
         return None
@@ -178,32 +178,9 @@ def default_devices(names: list[str], space: str = "ofa-mbv3-w1.0", limit: int =
 
 def _confidence(provenance) -> str:
     """A short accuracy note from a device's provenance (Spearman rho, share within +-10 %)."""
-    found: dict[str, float] = {}
+    from .latency.device import confidence_text
 
-    def walk(d, depth=0):
-        if depth > 4:
-            return
-        if isinstance(d, dict):
-            for k, v in d.items():
-                lk = str(k).lower()
-                if isinstance(v, (int, float)) and not isinstance(v, bool):
-                    if ("spearman" in lk or lk in ("rho", "spearman_rho")) and "rho" not in found:
-                        found["rho"] = float(v)
-                    elif (
-                        "within_10" in lk or "within10" in lk or lk == "pct_within_10"
-                    ) and "w10" not in found:
-                        found["w10"] = float(v)
-                else:
-                    walk(v, depth + 1)
-
-    walk(provenance)
-    parts = []
-    if "rho" in found:
-        parts.append(f"\u03c1 {found['rho']:.2f}")
-    if "w10" in found:
-        w = found["w10"] * (100 if found["w10"] <= 1 else 1)
-        parts.append(f"{w:.0f}% within \u00b110%")
-    return ", ".join(parts)
+    return confidence_text(provenance)
 
 
 def _method_of(dev) -> str:
@@ -217,14 +194,12 @@ def _method_of(dev) -> str:
 
 
 def _registry_predict(lat, graph: ArchGraph, device: str) -> dict:
-    """Through `explorer.latency.devices`: local LUT devices by graph (missing keys reported, not
+    """Through `explorer.latency.registry`: local LUT devices by graph (missing keys reported, not
     measured on the live path), shipped devices by the graph's space config."""
     local = _submodule("local")
     if local is not None and getattr(local, "parse_local_name", lambda n: None)(device) is not None:
-        from .latency import graph_lut  # noqa: PLC0415
-
         dev = local.resolve_local(device)
-        pred = graph_lut.predict(dev, graph, on_missing="report", save=False)
+        pred = dev.predict_graph(graph, on_missing="report", save=False)
         if pred.missing_keys:
             return na(
                 f"{len(pred.missing_keys)} layer(s) not profiled yet: run `nas-explorer latency profile "
@@ -235,7 +210,7 @@ def _registry_predict(lat, graph: ArchGraph, device: str) -> dict:
             method="LUT calibrated" if pred.calibration else "LUT",
             confidence=_confidence(getattr(dev, "provenance", {})) or "n/a",
         ).as_dict()
-    load = getattr(_submodule("devices"), "load_device", None)
+    load = getattr(_submodule("registry"), "load_device", None)
     if load is None:
         return na("latency predictors not available")
     dev = load(device)
@@ -334,19 +309,14 @@ def _local_cpu_latency(graph: ArchGraph, should_stop: Callable[[], bool]) -> Ent
 
 
 def _local_cpu_latency_locked(graph: ArchGraph, should_stop: Callable[[], bool]) -> Entry:
-    from .latency import graph_lut
+    from .latency.predict import measure_missing
 
     dev = local_lut_device()
-    layers = graph_lut.layer_specs(graph)
-    missing = set(dev.missing(s.key for _, s in layers))
-    if missing:
-        specs = {s.key: s for _, s in layers if s.key in missing}
-        res = graph_lut.profile(
-            dev, specs, should_stop=lambda _n: should_stop(), spaces=[graph_lut.graph_space(graph)]
-        )
-        if res.stopped:
-            raise Stopped
-    pred = graph_lut.predict(dev, graph, on_missing="report", save=False)
+    res = measure_missing(dev, graph, should_stop=should_stop)
+    if res.stopped:
+        raise Stopped
+    missing = res.measured
+    pred = dev.predict_graph(graph, on_missing="report", save=False)
     if pred.missing_keys:
         raise ExplorerError(f"{len(pred.missing_keys)} layer(s) could not be measured")
     conf = _confidence(dev.provenance) or ("uncalibrated" if not pred.calibration else "n/a")

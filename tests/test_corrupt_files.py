@@ -370,7 +370,8 @@ def test_latency_predict_refuses_damaged_lut_device_files(tmp_path, capsys):
 def test_latency_predict_on_a_freshly_profiled_local_device(tmp_path, capsys, monkeypatch):
     """`--device local` after `latency profile`: used to die on a missing `stale_sources`."""
     from explorer.arch import save_arch
-    from explorer.latency import graph_lut as L
+    from explorer.latency.lut import LutDevice
+    from explorer.latency.profile import sample_configs
     from explorer.spaces import get_space
 
     monkeypatch.setenv("NAS_EXPLORER_LUTS", str(tmp_path / "luts"))
@@ -390,14 +391,14 @@ def test_latency_predict_on_a_freshly_profiled_local_device(tmp_path, capsys, mo
     assert main(prof) == 0
     table = Path(json.loads(capsys.readouterr().out)["path"])
     sp = get_space("nb201")
-    graph = sp.encode(L.sample_configs(sp, 1, seed=0)[0])  # the net just profiled: no key missing
+    graph = sp.encode(sample_configs(sp, 1, seed=0)[0])  # the net just profiled: no key missing
     arch = save_arch(graph, tmp_path / "cell.json")
     assert main(["latency", "predict", str(arch), "--device", "local", "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
-    expected = L.predict(L.LutDevice.load(table), graph, on_missing="error").ms
+    expected = LutDevice.load(table).predict_graph(graph, on_missing="error").ms
     assert res["results"][0]["latency_ms"] == pytest.approx(expected, abs=1e-4)
     assert "warnings" not in res
-    assert L.LutDevice.load(table).stale_sources() == []
+    assert LutDevice.load(table).stale_sources() == []
 
 
 # -- proxyless search checkpoints -----------------------------------------------------------------

@@ -87,7 +87,7 @@ def test_every_writer_of_the_app_gives_the_user_mode(tmp_path, umask, monkeypatc
     from explorer.estimators._common import write_state
     from explorer.estimators.smash import SmashConfig, new_smash, save_smash
     from explorer.export import export
-    from explorer.latency import devices as D
+    from explorer.latency import registry as D
     from explorer.search.predictor import AccuracyPredictor, mlp
     from explorer.spaces import get_space
     from explorer.supernet import checkpoint as ckpt

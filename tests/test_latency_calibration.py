@@ -6,15 +6,22 @@ import json
 import pytest
 
 from explorer.errors import FormatError
-from explorer.latency import graph_lut as L
-from explorer.latency.graph_lut import LutDevice, layer_specs
+from explorer.latency import profile as L
+from explorer.latency.device import build
+from explorer.latency.keys import layer_specs
 from explorer.latency.local import local_device
-from explorer.latency.measure import MeasureConfig, MeasureError, Measurement
+from explorer.latency.lut import LutDevice
+from explorer.latency.measure import MeasureConfig, MeasureError, Measurement, entry_ms
 from explorer.spaces import get_space
 
 
 def meas(median: float, low: float) -> Measurement:
     return Measurement(median, median, low, median, 0.0, low, 30)
+
+
+def predict(dev, graph, **kw):
+    kw.setdefault("on_missing", "auto")
+    return dev.predict_graph(graph, **kw)
 
 
 def nb201_graph(seed: int = 3):
@@ -23,9 +30,9 @@ def nb201_graph(seed: int = 3):
 
 
 def test_entry_figure_follows_its_stat_and_old_entries_mean_the_median():
-    assert L.entry_ms({"median": 2.0, "min": 1.5}) == 2.0
-    assert L.entry_ms({"median": 2.0, "min": 1.5, "stat": "min"}) == 1.5
-    assert L.entry_ms({"mean": 3.0}) == 3.0  # OFA YAML tables
+    assert entry_ms({"median": 2.0, "min": 1.5}) == 2.0
+    assert entry_ms({"median": 2.0, "min": 1.5, "stat": "min"}) == 1.5
+    assert entry_ms({"mean": 3.0}) == 3.0  # OFA YAML tables
 
 
 def test_old_device_file_keeps_median_and_one_round(tmp_path):
@@ -35,7 +42,7 @@ def test_old_device_file_keeps_median_and_one_round(tmp_path):
     dev = LutDevice("old", table, prov, {"nb201": {"a": 2.0, "b": 1.0}})
     cfg = dev.measure_config()
     assert cfg.statistic == "median" and cfg.rounds == 1
-    p = L.predict(dev, g)
+    p = predict(dev, g)
     assert p.raw_ms == pytest.approx(0.2 * len(layer_specs(g)))
     assert p.ms == pytest.approx(2.0 * p.raw_ms + 1.0)
 
@@ -57,14 +64,14 @@ def test_profile_keeps_the_fastest_round_and_predict_sums_minima(tmp_path):
         return meas(5.0 if slow else 1.0, 4.0 if slow else 0.5)
 
     dev = local_device(directory=tmp_path, protocol={"rounds": 3})
-    p = L.predict(dev, g, measure=fake)
+    p = predict(dev, g, measure=fake)
     keys = list(dict.fromkeys(s.key for _, s in layer_specs(g)))
     assert calls == keys * 3  # rounds are passes over all keys, not back-to-back repeats
     e = dev.table[keys[0]]
     assert e["stat"] == "min" and e["rounds"] == 3 and e["min"] == 0.5 and e["median"] == 1.0
     assert p.raw_ms == pytest.approx(0.5 * sum(1 for _ in layer_specs(g)))
     saved = LutDevice.load(dev.path)
-    assert L.predict(saved, g).raw_ms == pytest.approx(p.raw_ms)
+    assert predict(saved, g).raw_ms == pytest.approx(p.raw_ms)
 
 
 def test_calibration_is_fitted_on_the_statistic(tmp_path):
@@ -94,7 +101,7 @@ def test_measure_graphs_keeps_best_round_per_net():
     cfg = MeasureConfig(rounds=2)
     out = L.measure_graphs(g, cfg, measure_net=net)
     assert seen == [x.name for x in g] * 2
-    assert [L.entry_ms(e) for e in out] == [1.0, 1.0, 1.0] and all(e["rounds"] == 2 for e in out)
+    assert [entry_ms(e) for e in out] == [1.0, 1.0, 1.0] and all(e["rounds"] == 2 for e in out)
     stopped = L.measure_graphs(g, cfg, measure_net=net, should_stop=lambda i: i >= 2)
     assert len(stopped) == 2
 
@@ -105,7 +112,7 @@ def test_bad_statistic_and_stat_entries_are_rejected(tmp_path):
     with pytest.raises(MeasureError, match="rounds"):
         MeasureConfig(rounds=0)
     dev = LutDevice("d", {"A": {"median": 1.0, "stat": "min"}}, {}, local=True, path=tmp_path / "d.json")
-    d = dev.to_dict()
+    d = dev.to_json()
     with pytest.raises(FormatError, match="'min'"):
-        LutDevice.from_dict(json.loads(json.dumps(d)))
+        build(LutDevice, json.loads(json.dumps(d)))
     assert meas(2.0, 1.0).value("min") == 1.0 and meas(2.0, 1.0).value() == 2.0

@@ -57,7 +57,7 @@ def test_predict_arch_file_and_errors(tmp_path, capsys):
 
 def test_eval_recorded_protocol_b(capsys):
     try:
-        from explorer.latency.devices import load_device
+        from explorer.latency.registry import load_device
 
         load_device("help-nb201-pixel2").provenance["accuracy"]["protocol_B_k20"]
     except Exception:
@@ -68,7 +68,8 @@ def test_eval_recorded_protocol_b(capsys):
 
 
 def test_eval_protocol_a_reports_each_columns_noise_ceiling(capsys):
-    from explorer.latency.devices import DeviceError, load_device
+    from explorer.latency.device import DeviceError
+    from explorer.latency.registry import load_device
 
     try:
         ceiling = load_device("help-nb201-gold_6240").provenance["accuracy"]["noise_ceiling"]

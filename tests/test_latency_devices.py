@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from explorer.errors import ExplorerError, FormatError
-from explorer.latency import devices as D
-from explorer.latency.ofa_yaml import import_ofa_note10, import_proxyless, ofa_mbv3_keys, read_yaml_table
+from explorer.latency import registry as D
+from explorer.latency.device import DeviceError
+from explorer.latency.lut import LutDevice
+from explorer.latency.ofa_yaml import import_ofa_note10, import_proxyless, read_yaml_table
 
 from .conftest import shared_file
 
@@ -43,7 +45,8 @@ def test_note10_import_from_yaml_matches_shipped():
 
 def test_ofa_keys_match_official_table_keys():
     table = read_yaml_table(shared_file("ofa", "note10_lut", "224_lookup_table.yaml"))
-    tid, keys = ofa_mbv3_keys(dict(FULL, r=224))
+    note10 = D.load_device("note10-ofa-w12")  # OFA configs are keyed through the graphs they encode
+    tid, keys = note10.keys_for(dict(FULL, r=224))
     assert tid == "224" and len(keys) == 1 + 1 + 20 + 4
     assert keys[0] == "Conv-input:224x224x3-output:112x112x24"
     assert (
@@ -53,7 +56,7 @@ def test_ofa_keys_match_official_table_keys():
     assert keys[-1] == "Logits-input:1x1x1536-output:1000"
     assert all(k in table for k in keys)
     # a depth-2 config uses fewer blocks; stride-2 first blocks never have an identity skip
-    _, k2 = ofa_mbv3_keys({"ks": [5] * 20, "e": [4] * 20, "d": [2] * 5, "r": 160})
+    _, k2 = note10.keys_for({"ks": [5] * 20, "e": [4] * 20, "d": [2] * 5, "r": 160}, "ofa-mbv3-w1.2")
     assert len(k2) == 1 + 1 + 10 + 4
     assert "stride:2-idskip:0" in k2[2] and "stride:1-idskip:1" in k2[3]
 
@@ -61,16 +64,16 @@ def test_ofa_keys_match_official_table_keys():
 def test_missing_lut_key_is_named_never_zero():
     dev = D.load_device("note10-ofa-w12")
     tables = {t: dict(v) for t, v in dev.tables.items()}
-    _, keys = ofa_mbv3_keys(dict(FULL, r=224))
+    _, keys = dev.keys_for(dict(FULL, r=224))
     del tables["224"][keys[5]]
-    broken = D.LutDevice("broken", ["ofa-mbv3-w1.2"], dev.provenance, tables, dev.keyer)
-    with pytest.raises(D.DeviceError, match="lacks 1 LUT key") as e:
+    broken = LutDevice("broken", provenance=dev.provenance, tables=tables, spaces=dev.spaces, keyer=dev.keyer)
+    with pytest.raises(DeviceError, match="lacks 1 LUT key") as e:
         broken.predict("ofa-mbv3-w1.2", [dict(FULL, r=224)])
     assert keys[5] in str(e.value)
     assert broken.missing_keys(dict(FULL, r=224)) == [keys[5]]
-    with pytest.raises(D.DeviceError, match="no table for 200"):
+    with pytest.raises(DeviceError, match="no table for resolution 200"):
         broken.predict("ofa-mbv3-w1.2", [dict(FULL, r=200)])
-    with pytest.raises(D.DeviceError, match="not space"):
+    with pytest.raises(DeviceError, match="not space"):
         broken.predict("nb201", ["|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"])
 
 
@@ -86,7 +89,7 @@ def test_proxyless_import_uses_ratio_and_var():
 
 
 def test_unknown_device_message(user_luts):
-    with pytest.raises(D.DeviceError, match="unknown device 'no-such-phone'"):
+    with pytest.raises(DeviceError, match="unknown device 'no-such-phone'"):
         D.load_device("no-such-phone")
 
 

@@ -9,13 +9,22 @@ import numpy as np
 import pytest
 
 from explorer.errors import ExplorerError
-from explorer.latency import devices as D
 from explorer.latency import evaluate as E
-from explorer.latency.features import featurize, nb201_live_edges, ofa_block_macs, parse_nb201
-from explorer.latency.fewshot import adapt
+from explorer.latency import registry as D
+from explorer.latency.adapt import adapt
+from explorer.latency.device import DeviceError, provenance
+from explorer.latency.metrics import protocol_metrics, spearman
+from explorer.latency.network import NetworkDevice
 from explorer.latency.predictor import Predictor, train
+from explorer.spaces.latency_support import latency_features
+from explorer.spaces.nb201_features import nb201_live_edges, parse_nb201
+from explorer.spaces.ofa_features import ofa_block_macs
 
 from .conftest import shared_file
+
+
+def featurize(space, configs):
+    return latency_features(space).features(configs)
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +52,7 @@ def test_tiny_training_and_json_round_trip(help_nb201):
     y = help_nb201.latency["eyeriss"]  # exactly additive per edge: the linear part must nail it
     X = help_nb201.X
     p = train("additive-mlp", X[:300], y[:300], val=(X[300:350], y[300:350]), members=2, hidden=16, steps=200)
-    m = E.metrics(p.predict(X[1000:3000]), y[1000:3000])
+    m = protocol_metrics(p.predict(X[1000:3000]), y[1000:3000])
     assert m["within_5pct"] > 0.99 and m["spearman"] > 0.99
     text = json.dumps(p.to_json())
     q = Predictor(json.loads(text))
@@ -56,14 +65,14 @@ def test_tiny_training_and_json_round_trip(help_nb201):
 def test_shipped_predictor_reproduces_stored_validation(name):
     try:
         dev = D.load_device(name)
-    except D.DeviceError:
+    except DeviceError:
         pytest.skip(f"{name} not trained yet")
     ds_name, col = next((d, name[len(p) :]) for d, (_, _, p, _) in E.DATASETS.items() if name.startswith(p))
     shared_file("latency", E.DATASETS[ds_name][0])
     ds = E.load_dataset(ds_name)
     ok = np.where(np.isfinite(ds.latency[col]))[0]
     _, va, _ = E.split_a(len(ok), 0)
-    got = E.metrics(dev.predict(ds.space, [ds.configs[i] for i in ok[va]]), ds.latency[col][ok[va]])
+    got = protocol_metrics(dev.predict(ds.space, [ds.configs[i] for i in ok[va]]), ds.latency[col][ok[va]])
     stored = dev.provenance["accuracy"]["shipped_model_seed0"]["validation"]
     for k in ("spearman", "rmse_ms", "within_10pct"):
         assert abs(got[k] - stored[k]) < 2e-3, (k, got, stored)
@@ -74,7 +83,7 @@ def test_device_saved_before_the_live_graph_features_still_predicts(help_nb201, 
     """NB201 features grew from 70 to 79 columns by appending: an older file reads the first 70."""
     X, y = help_nb201.X, help_nb201.latency["gold_6226"]
     old = train("ridge", X[:500, :70], y[:500])
-    dev = D.NetworkDevice("old-user-device", ["nb201"], D.provenance(source="test"), old.to_json())
+    dev = NetworkDevice("old-user-device", ["nb201"], provenance(source="test"), old.to_json())
     path = D.save_device(dev, tmp_path / "old-user-device.json")
     got = D.load_device(path).predict("nb201", help_nb201.configs[:50])
     np.testing.assert_allclose(got, old.predict(X[:50, :70]), rtol=1e-9)
@@ -121,7 +130,7 @@ def test_adapt_writes_device_that_predict_accepts(help_nb201, tmp_path, monkeypa
     dev = D.load_device("my-phone")
     test = np.arange(1000, 2000)
     pred = dev.predict("nb201", [help_nb201.configs[i] for i in test])
-    assert E.spearman(pred, y[test]) > 0.8
+    assert spearman(pred, y[test]) > 0.8
     # a second adapt under the same name keeps a backup of the first
     adapt(meas, "my-phone", sources=sources[:1])
     assert (tmp_path / "user" / "my-phone.json.bak").exists()
@@ -132,9 +141,9 @@ def test_adapt_writes_device_that_predict_accepts(help_nb201, tmp_path, monkeypa
 
 
 def test_spearman_handles_ties():
-    assert E.spearman([1, 2, 2, 3], [1, 2, 2, 3]) == pytest.approx(1.0)
-    assert E.spearman([3, 2, 1], [1, 2, 3]) == pytest.approx(-1.0)
-    m = E.metrics([1.0, 2.15, 3.0], [1.0, 2.0, 3.0])
+    assert spearman([1, 2, 2, 3], [1, 2, 2, 3]) == pytest.approx(1.0)
+    assert spearman([3, 2, 1], [1, 2, 3]) == pytest.approx(-1.0)
+    m = protocol_metrics([1.0, 2.15, 3.0], [1.0, 2.0, 3.0])
     assert m["within_10pct"] == 1.0 and m["within_5pct"] == pytest.approx(2 / 3, abs=1e-3)
 
 
@@ -164,7 +173,7 @@ def test_adapted_device_notices_when_its_sources_change(help_nb201, tmp_path, mo
     X = help_nb201.X
     for col in ("gold_6226", "silver_4210r"):
         p = train("ridge", X[:900], help_nb201.latency[col][:900])
-        D.save_device(D.NetworkDevice(f"src-{col}", ["nb201"], D.provenance(source="test"), p.to_json()))
+        D.save_device(NetworkDevice(f"src-{col}", ["nb201"], provenance(source="test"), p.to_json()))
     y = help_nb201.latency["gold_6240"]
     meas = tmp_path / "m.csv"
     with open(meas, "w", newline="") as f:
@@ -182,7 +191,7 @@ def test_adapted_device_notices_when_its_sources_change(help_nb201, tmp_path, mo
     assert "warnings" not in json.loads(capsys.readouterr().out)
     # retrain one source the head uses on other data: the head is stale now
     other = train("ridge", X[:900], help_nb201.latency["pixel3"][:900])
-    D.save_device(D.NetworkDevice(used[0], ["nb201"], D.provenance(source="test"), other.to_json()))
+    D.save_device(NetworkDevice(used[0], ["nb201"], provenance(source="test"), other.to_json()))
     assert D.load_device("my-cpu").stale_sources() == [used[0]]
     # the app's latency row says so too
     from explorer import live_metrics as LM

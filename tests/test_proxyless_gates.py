@@ -154,7 +154,7 @@ def test_latency_loss_forms():
 
 def test_missing_keys_are_reported(net):
     from explorer.errors import ExplorerError
-    from explorer.latency.graph_lut import LutDevice
+    from explorer.latency.lut import LutDevice
     from explorer.proxyless.tables import LutDeviceSource
 
     layers = needed_layers(net)

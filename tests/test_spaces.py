@@ -195,7 +195,7 @@ def test_ofa_config_edits_in_the_graph_are_what_gets_predicted(tmp_path, capsys)
 
     from explorer.arch import load_arch
     from explorer.cli import main
-    from explorer.latency.devices import load_device
+    from explorer.latency.registry import load_device
 
     def kernel(node):
         if node["id"] == "block0":

@@ -57,19 +57,15 @@ def register(sub) -> None:
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(handler=cmd_eval)
 
-    # `latency profile` (local measurement, layer-wise LUT over the core's graphs) lives in
-    # explorer/latency/profile_cmd.py, owned by the profiling work; wired here when present.
-    try:
-        from ..latency.profile_cmd import add_profile_parser
-    except ImportError:
-        add_profile_parser = None
-    if add_profile_parser is not None:
-        add_profile_parser(lsub)
+    # `latency profile` (this machine's layer-wise tables) lives in explorer/latency/profile_cmd.py
+    from ..latency.profile_cmd import add_profile_parser
+
+    add_profile_parser(lsub)
 
 
 # ---------------------------------------------------------------------------------------- devices
 def cmd_devices(args) -> int:
-    from ..latency.devices import list_devices
+    from ..latency.registry import list_devices
 
     devs = list_devices(with_errors=args.all)
     if args.json:
@@ -90,75 +86,46 @@ def cmd_devices(args) -> int:
 
 
 # ---------------------------------------------------------------------------------------- predict
-def _arch_config(path: Path) -> tuple[str, object]:
+def _arch_file(path: Path):
+    """(space, graph, None) for a graph file, predicted as the graph it is (a network-wise device
+    decodes and verifies its config, never a stale meta.config); (space, None, config) for a file
+    that only holds meta.space and meta.config."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as e:
         raise ExplorerError(f"cannot read {path}: {e.strerror or e}") from None
-    except json.JSONDecodeError as e:
-        raise ExplorerError(f"{path}: not valid JSON (line {e.lineno}: {e.msg})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ExplorerError(f"{path}: not valid JSON ({e})") from None
+    if isinstance(data, dict) and "nodes" in data:
+        from ..arch import from_dict
+
+        try:
+            graph = from_dict(data)
+        except ExplorerError as e:
+            raise ExplorerError(f"{path}: {e}") from None
+        return graph.meta.get("space"), graph, None
     meta = data.get("meta") if isinstance(data, dict) else None
     if not isinstance(meta, dict) or "space" not in meta or "config" not in meta:
         raise ExplorerError(
             f"{path}: no meta.space/meta.config (a hand-drawn graph needs a layer-wise LUT device)"
         )
-    space = meta["space"]
+    space, config = meta["space"], meta["config"]
     if not isinstance(space, str):
         raise ExplorerError(f"{path}: meta.space must be a space name")
-    if "nodes" in data:  # a graph: the config it is (decoded, verified), never a stale meta.config
-        from ..arch import from_dict
-        from ..spaces import get_space
-
-        try:
-            config = get_space(space).decode(from_dict(data))
-        except ExplorerError as e:
-            raise ExplorerError(f"{path}: {e}") from None
-    else:
-        config = meta["config"]
-        if not isinstance(config, dict):
-            raise ExplorerError(f"{path}: meta.config must be an object")
-    from ..latency.features import space_family
-
-    if space_family(space) == "nb201" and not isinstance(config.get("arch_str"), str):
-        raise ExplorerError(f"{path}: an NB201 meta.config needs an 'arch_str' string")
-    _check_resolutions(space, [config], path)
-    return space, config
-
-
-def _check_resolutions(space: str, configs: list, where) -> None:
-    """OFA resolutions must be sane integers before any predictor does arithmetic with them."""
-    from ..latency.features import space_family
-    from ..latency.ofa_yaml import MAX_RESOLUTION
-
-    if space_family(space) != "ofa-mbv3":
-        return
-    for c in configs:
-        r = c.get("r") if isinstance(c, dict) else None
-        try:
-            ok = r is not None and 1 <= int(r) <= MAX_RESOLUTION
-        except (TypeError, ValueError, OverflowError):
-            ok = False
-        if not ok:
-            raise ExplorerError(f"{where}: OFA-MBv3 resolution r must be an integer in 1..{MAX_RESOLUTION}")
-
-
-def _read_batch(path: Path, space: str | None):
-    from ..latency import features as F
-    from ..latency.fewshot import configs_from_rows
+    if not isinstance(config, dict):
+        raise ExplorerError(f"{path}: meta.config must be an object")
+    from ..spaces.latency_support import latency_features
 
     try:
-        with open(path, newline="") as f:
-            reader = csv.DictReader(f)
-            rows = list(reader)
-            fields = list(reader.fieldnames or [])
-    except OSError as e:
-        raise ExplorerError(f"cannot read {path}: {e.strerror or e}") from None
-    if not rows:
-        raise ExplorerError(f"{path}: no rows")
-    space = space or ("nb201" if "arch_str" in fields else "ofa-mbv3")
-    configs = configs_from_rows(rows, space, path)
-    _check_resolutions(space, configs, path)
-    return F.canonical_space(space), rows, fields, configs
+        feats = latency_features(space)
+    except ExplorerError:  # a space this app does not have (an imported table's own configs)
+        feats = None
+    if feats is not None:
+        try:
+            feats.normalise(config)
+        except ExplorerError as e:
+            raise ExplorerError(f"{path}: meta.config: {e}") from None
+    return space, None, config
 
 
 def _write_csv(output: str | None, fields: list[str], rows: list[dict]) -> None:
@@ -174,23 +141,22 @@ def _write_csv(output: str | None, fields: list[str], rows: list[dict]) -> None:
 
 
 def cmd_predict(args) -> int:
-    from ..latency.devices import load_device
+    from ..latency.predict import predict_graph, stale_warning
+    from ..latency.registry import load_device
 
     if bool(args.files) == bool(args.batch):
         raise ExplorerError("give architecture FILEs or --batch CSV (one of the two)")
     dev = load_device(args.device)
-    warnings = []
     stale = dev.stale_sources()
-    if stale:
-        warnings.append(
-            f"device {dev.name!r} was adapted on predictions of {', '.join(stale)}, which changed since; "
-            f"its figures may be off: run `nas-explorer latency adapt` again with the same measurements"
-        )
+    warnings = [stale_warning(dev, stale)] if stale else []
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
     extra = {"warnings": warnings} if warnings else {}
     if args.batch:
-        space, rows, fields, configs = _read_batch(Path(args.batch), args.space)
+        from ..latency.adapt import configs_of_rows, read_rows
+
+        rows, fields = read_rows(args.batch, "rows")
+        space, configs = configs_of_rows(rows, fields, args.space, args.batch)
         lat = dev.predict(space, configs)
         for r, v in zip(rows, lat):
             r["latency_ms"] = f"{v:.4f}"
@@ -205,8 +171,14 @@ def cmd_predict(args) -> int:
         return 0
     results = []
     for f in args.files:
-        space, config = _arch_config(Path(f))
-        v = float(dev.predict(space, [config])[0])
+        space, graph, config = _arch_file(Path(f))
+        if graph is None:
+            v = float(dev.predict(space, [config])[0])
+        else:
+            pred = predict_graph(dev, graph, on_missing="auto")
+            if pred.ms is None:
+                raise ExplorerError(f"{f}: {pred.reason}")
+            v = pred.ms
         results.append({"file": f, "space": space, "latency_ms": round(v, 4)})
     if args.json:
         print_json({"device": dev.name, "results": results, **extra})
@@ -219,8 +191,8 @@ def cmd_predict(args) -> int:
 
 # ------------------------------------------------------------------------------------------ adapt
 def cmd_adapt(args) -> int:
-    from ..latency.devices import read_device_file
-    from ..latency.fewshot import adapt
+    from ..latency.adapt import adapt
+    from ..latency.registry import read_device_file
 
     path = adapt(args.measurements, args.name, space=args.space, out=args.output)
     dev = read_device_file(path)
@@ -251,7 +223,7 @@ def _device_column(name: str) -> tuple[str, str]:
 
 def cmd_eval(args) -> int:
     from ..latency import evaluate as E
-    from ..latency.devices import list_devices, load_device
+    from ..latency.registry import list_devices, load_device
 
     rows = []
     if args.protocol == "B":

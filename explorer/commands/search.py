@@ -84,7 +84,7 @@ def latency_fn(name: str, space: str):
 
     geo = W12 if space.endswith("w1.2") else W10
     if name == "macs":
-        from ..latency.features import ofa_block_macs
+        from ..spaces.ofa_features import ofa_block_macs
 
         return (lambda cfg: ofa_block_macs(cfg, geo)[1]), None
     from ..search.ofa_lut import NOTE10_DEVICE, LUTLatency

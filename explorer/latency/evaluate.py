@@ -18,14 +18,18 @@ import numpy as np
 
 import explorer
 from explorer.errors import ExplorerError
-from explorer.latency import features as F
+from explorer.spaces.latency_support import latency_features
 
-# dataset id -> (file, space, device-name prefix, number of leading non-device columns)
+from .metrics import mean_metrics, protocol_metrics
+
+# The public data (a data table: the files' own names and columns). dataset id -> (file, space,
+# device-name prefix, number of leading non-device columns), and the column numbering the nets
 DATASETS = {
     "help-nb201": ("nb201_help_ms.csv", "nb201", "help-nb201-", 2),
     "latbench-nb201": ("nb201_latbench_ms.csv", "nb201", "latbench-nb201-", 2),
     "help-ofa": ("ofa_mbv3_help_ms.csv", "ofa-mbv3-w1.0", "help-ofa-", 5),
 }
+INDEX_COLUMN = {"help-nb201": "nb201_index", "latbench-nb201": "nb201_index", "help-ofa": "index"}
 # HELP's meta-test devices present in the shared data (protocol B targets)
 HELP_TARGETS = ("titan_rtx_256", "gold_6226", "pixel2", "eyeriss", "fpga")
 WHOLE_MS = {"help-nb201": ("pixel2", "samsung_a50", "essential_ph_1")}
@@ -36,51 +40,6 @@ def data_dir() -> Path:
     env = os.environ.get("NAS_EXPLORER_DATA")
     base = Path(env) if env else Path(explorer.__file__).resolve().parents[1] / ".." / "shared" / "data"
     return base / "latency"
-
-
-# ---------------------------------------------------------------------------------------- metrics
-def rankdata(a: np.ndarray) -> np.ndarray:
-    """Average ranks (ties share their mean rank), as scipy.stats.rankdata."""
-    a = np.asarray(a, dtype=np.float64)
-    order = np.argsort(a, kind="mergesort")
-    s = a[order]
-    ranks = np.empty(len(a))
-    i = 0
-    while i < len(s):
-        j = i
-        while j + 1 < len(s) and s[j + 1] == s[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2.0 + 1
-        i = j + 1
-    return ranks
-
-
-def spearman(pred, true) -> float:
-    a, b = rankdata(pred), rankdata(true)
-    a, b = a - a.mean(), b - b.mean()
-    den = float(np.sqrt((a * a).sum() * (b * b).sum()))
-    return float((a * b).sum() / den) if den else 0.0
-
-
-def metrics(pred, true) -> dict:
-    pred = np.asarray(pred, dtype=np.float64)
-    true = np.asarray(true, dtype=np.float64)
-    rel = np.abs(pred - true) / np.abs(true)
-    return {
-        "spearman": round(spearman(pred, true), 4),
-        "rmse_ms": round(float(np.sqrt(np.mean((pred - true) ** 2))), 4),
-        "within_10pct": round(float(np.mean(rel <= 0.10)), 4),
-        "within_5pct": round(float(np.mean(rel <= 0.05)), 4),
-        "n": int(len(true)),
-    }
-
-
-def mean_metrics(ms: list[dict]) -> dict:
-    keys = ("spearman", "rmse_ms", "within_10pct", "within_5pct")
-    out = {k: round(float(np.mean([m[k] for m in ms])), 4) for k in keys}
-    out["n"] = ms[0]["n"]
-    out["runs"] = len(ms)
-    return out
 
 
 # ------------------------------------------------------------------------------------------- data
@@ -114,13 +73,10 @@ def load_dataset(name: str) -> Dataset:
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     cols = list(rows[0].keys())
-    if F.space_family(space) == "nb201":
-        configs = [r["arch_str"] for r in rows]
-        index = np.array([int(r["nb201_index"]) for r in rows])
-    else:
-        configs = [{"ks": r["ks"], "e": r["e"], "d": r["d"], "r": int(r["r"])} for r in rows]
-        index = np.array([int(r["index"]) for r in rows])
-    X = F.featurize(space, configs)
+    feats = latency_features(space)
+    configs = feats.configs_from_rows(rows, path)
+    index = np.array([int(r[INDEX_COLUMN[name]]) for r in rows])
+    X = feats.features(configs)
     # a few LatBench cells lack some devices: NaN, skipped per column
     lat = {c: np.array([float(r[c]) if r[c] != "" else np.nan for r in rows]) for c in cols[lead:]}
     ds = Dataset(name, space, configs, X, index, lat)
@@ -144,7 +100,7 @@ def protocol_a(
     HAT's baseline keeps least squares, as published.
     """
     loss = loss or ("auto" if kind == "additive-mlp" else "l2")
-    from explorer.latency.predictor import train
+    from .predictor import train
 
     ds = load_dataset(dataset)
     ok = np.where(np.isfinite(ds.latency[column]))[0]
@@ -152,9 +108,9 @@ def protocol_a(
     runs = []
     for seed in seeds:
         tr, va, te = split_a(len(y), seed)
-        views = F.feature_views(ds.space) if loss == "auto" else None
+        views = dict(latency_features(ds.space).views) if loss == "auto" else None
         p = train(kind, X[tr], y[tr], val=(X[va], y[va]), seed=seed, loss=loss, views=views)
-        runs.append((p, metrics(p.predict(X[va]), y[va]), metrics(p.predict(X[te]), y[te])))
+        runs.append((p, protocol_metrics(p.predict(X[va]), y[va]), protocol_metrics(p.predict(X[te]), y[te])))
     return mean_metrics([r[2] for r in runs]), runs
 
 
@@ -180,8 +136,8 @@ def _trim(idx: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def protocol_b(target: str, k: int = 20, seeds=range(5), sources: list[str] | None = None) -> dict:
     """HELP-style few-shot accuracy on `target` using shipped predictors of the source devices."""
-    from explorer.latency.devices import load_device
-    from explorer.latency.fewshot import fit_head, head_predict
+    from .fewshot import fit_head, head_predict
+    from .registry import load_device
 
     ds = load_dataset("help-nb201")
     y = ds.latency[target]
@@ -195,7 +151,7 @@ def protocol_b(target: str, k: int = 20, seeds=range(5), sources: list[str] | No
         pick = np.random.default_rng(seed).choice(pool, size=k, replace=False)
         head = fit_head(ds.X[pick], S[pick], y[pick], ds.space)
         chosen.append(head["choice"])
-        runs.append(metrics(head_predict(head, ds.X[test], S[test]), y[test]))
+        runs.append(protocol_metrics(head_predict(head, ds.X[test], S[test]), y[test]))
     out = mean_metrics(runs)
     out.update({"k": k, "sources": len(sources), "heads": sorted(set(chosen))})
     return out

@@ -2,31 +2,32 @@
 
 Latency rankings transfer well between devices, so the other devices' predictors are the prior:
 a new device is a small linear head over (a) the source devices' predicted latencies and (b) a few
-cheap architecture statistics (op counts for NB201, MACs and resolution for OFA-MBv3), which makes
-exactly additive estimators (Eyeriss, FPGA) learnable from 20 points. The head's inputs and
-strength are chosen by leave-one-out error on the measurements themselves.
+cheap architecture statistics (the space's `LatencyFeatures.stat_columns`: op counts for NB201,
+MACs and resolution for OFA-MBv3), which makes exactly additive estimators (Eyeriss, FPGA)
+learnable from 20 points. The head's inputs and strength are chosen by leave-one-out error on the
+measurements themselves (`adapt.adapt` fits and writes one).
 """
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
 
-from explorer.errors import ExplorerError
-from explorer.latency import features as F
+from explorer.errors import ExplorerError, FormatError
+from explorer.spaces.latency_support import latency_features
+
+from .device import ConfigDevice, finite
+from .network import NetworkDevice, model_digest
 
 LAMBDAS = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
+MODEL_KIND = "fewshot"
 
 
 def stat_columns(space: str) -> list[int]:
     """Feature indices of the architecture statistics a head may use."""
-    if F.space_family(space) == "nb201":
-        return list(range(30, 35)) + list(range(65, 70))  # op counts, all edges and live edges
-    n = F.n_features(space)
-    return [n - 25, n - 24, n - 23, n - 2, n - 1]  # r/224, (r/224)^2, depth, MACs, log MACs
+    return list(latency_features(space).stat_columns)
 
 
 def _ridge_loo(Z: np.ndarray, y: np.ndarray, lam: float) -> tuple[np.ndarray, float, float]:
@@ -90,87 +91,102 @@ def head_predict(head: dict, X: np.ndarray, S: np.ndarray | None) -> np.ndarray:
     return np.maximum(out, 1e-6)  # a latency is positive even where a linear head extrapolates
 
 
-def read_measurements(path: str | Path, space: str | None = None) -> tuple[str, list, np.ndarray]:
-    """(space, configs, latency_ms) from a CSV of `arch_str` or `ks,e,d,r` plus `latency_ms`."""
-    path = Path(path)
-    try:
-        with open(path, newline="") as f:
-            rows = list(csv.DictReader(f))
-    except OSError as e:
-        raise ExplorerError(f"cannot read measurements {path}: {e.strerror or e}") from None
-    if not rows:
-        raise ExplorerError(f"{path}: no measurements")
-    cols = set(rows[0])
-    if "latency_ms" not in cols:
-        raise ExplorerError(f"{path}: needs a 'latency_ms' column (has {sorted(cols)})")
-    space = space or ("nb201" if "arch_str" in cols else "ofa-mbv3")
-    configs = configs_from_rows(rows, space, path)
-    try:
-        y = np.array([float(r["latency_ms"]) for r in rows])
-    except ValueError as e:
-        raise ExplorerError(f"{path}: latency_ms is not a number ({e})") from None
-    if not np.all(np.isfinite(y)) or np.any(y <= 0):
-        raise ExplorerError(f"{path}: latency_ms must be positive numbers")
-    return F.canonical_space(space), configs, y
+def _int_list(v) -> bool:
+    return isinstance(v, list) and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in v)
 
 
-def configs_from_rows(rows: Sequence[dict], space: str, path) -> list:
-    if F.space_family(space) == "nb201":
-        if "arch_str" not in rows[0]:
-            raise ExplorerError(f"{path}: NB201 rows need an 'arch_str' column")
-        return [r["arch_str"] for r in rows]
-    missing = [c for c in ("ks", "e", "d", "r") if c not in rows[0]]
-    if missing:
-        raise ExplorerError(f"{path}: OFA-MBv3 rows need columns ks, e, d, r (missing {missing})")
-    return [{"ks": r["ks"], "e": r["e"], "d": r["d"], "r": r["r"]} for r in rows]
-
-
-def adapt(
-    measurements_csv: str | Path,
-    name: str,
-    space: str | None = None,
-    out: str | Path | None = None,
-    sources: Sequence[str] | None = None,
-):
-    """Fit a few-shot device from measurements; write it (user dir by default) and return its path."""
-    from explorer.latency import devices as D
-
-    space, configs, y = read_measurements(measurements_csv, space)
-    X = F.featurize(space, configs)
-    if sources is None:
-        sources = [
-            s["name"]
-            for s in D.list_devices()
-            if s["kind"] == "network"
-            and s["source"] != "few-shot"
-            and any(F.space_matches(space, c) for c in s["spaces"])
-            and s["name"] != name
-        ]
-    devs = [D.load_device(s) for s in sources]
-    devs = [d for d in devs if d.model.get("kind") != "fewshot"] if devs else []
-    S = np.column_stack([d.predict_features(X, space) for d in devs]) if devs else None
-    head = fit_head(X, S, y, space)
-    # keep only the sources the head uses, so the device does not depend on the rest
-    used = [devs[j].name for j in head["source_idx"]]
-    head["source_idx"] = list(range(len(used)))
-    fitted = head_predict(
+def check_model(model: Mapping) -> dict:
+    """Types and lengths of a few-shot model (see `fit_head`), so predict cannot crash; returns
+    the head with its weights as floats."""
+    for k in ("sources", "head"):
+        if k not in model:
+            raise FormatError(f"few-shot model lacks {k!r}")
+    sources, head = model["sources"], model["head"]
+    if not isinstance(sources, list) or not all(isinstance(n, str) for n in sources):
+        raise FormatError("model.sources must be a list of device names")
+    if not isinstance(head, Mapping):
+        raise FormatError("model.head must be an object")
+    if not finite(head.get("b")):
+        raise FormatError("model.head.b must be a finite number")
+    for idx, w in (("stat_idx", "w_stats"), ("source_idx", "w_sources")):
+        if not _int_list(head.get(idx)):
+            raise FormatError(f"model.head.{idx} must be a list of feature indices")
+        if head[idx] and (
+            not isinstance(head.get(w), list)
+            or len(head[w]) != len(head[idx])
+            or not all(finite(x) for x in head[w])
+        ):
+            raise FormatError(f"model.head.{w} must hold one finite number per entry of {idx}")
+    if any(i >= len(sources) for i in head["source_idx"]):
+        raise FormatError("model.head.source_idx refers to a source the device does not list")
+    digests = model.get("source_digests")
+    if digests is not None and (
+        not isinstance(digests, Mapping) or not all(isinstance(v, str) for v in digests.values())
+    ):
+        raise FormatError("model.source_digests must map device names to digests")
+    return dict(
         head,
-        X,
-        np.column_stack([d.predict_features(X, space) for d in devs if d.name in used]) if used else None,
+        b=float(head["b"]),
+        w_stats=[float(x) for x in head["w_stats"]] if head["stat_idx"] else [],
+        w_sources=[float(x) for x in head["w_sources"]] if head["source_idx"] else [],
     )
-    from explorer.latency.evaluate import metrics
 
-    prov = D.provenance(
-        source="few-shot",
-        method=f"few-shot adaptation from {len(y)} whole-network measurements in "
-        f"{Path(measurements_csv).name}: "
-        f"linear head '{head['choice']}' over other devices' predictions and architecture statistics, "
-        "chosen by leave-one-out error",
-        covers=f"{space} (same as its source devices)",
-        accuracy={"fit_on_measurements": metrics(fitted, y), "loo_rel_rmse": head["loo_rel_rmse"]},
-        sources=used,
-    )
-    digests = {d.name: D.model_digest(d.model) for d in devs if d.name in used}
-    model = {"kind": "fewshot", "sources": used, "head": head, "source_digests": digests}
-    dev = D.NetworkDevice(name, [space], prov, model)
-    return D.save_device(dev, out)
+
+class FewShotDevice(ConfigDevice):
+    """A linear head over source devices' predictions and architecture statistics
+    (``"kind": "network"`` with ``"model": {"kind": "fewshot", ...}``). `resolve(name)` loads a
+    source device (the registry's `load_device`, cached by file mtime)."""
+
+    kind = "network"
+    method = "few-shot"
+
+    def __init__(self, name, spaces, provenance, model: dict, path=None, resolve: Callable | None = None):
+        super().__init__(name, spaces, provenance, path)
+        self.model = dict(model)
+        self.model["head"] = check_model(self.model)
+        self._resolve = resolve
+
+    @classmethod
+    def claims(cls, d: Mapping) -> bool:
+        model = d.get("model")
+        return d.get("kind") == cls.kind and isinstance(model, Mapping) and model.get("kind") == MODEL_KIND
+
+    @classmethod
+    def from_json(cls, d: Mapping, path: Path | None = None, resolve=None) -> FewShotDevice:
+        return cls(d["name"], d.get("spaces", []), d["provenance"], dict(d["model"]), path, resolve)
+
+    def to_json(self) -> dict:
+        return {**self.envelope(), "model": self.model}
+
+    def sources(self) -> list:
+        if self._resolve is None:
+            raise ExplorerError(f"device {self.name!r} has no registry to load its source devices from")
+        return [self._resolve(n) for n in self.model["sources"]]
+
+    def predict(self, space: str, configs: Iterable) -> np.ndarray:
+        space = self.check_space(space)
+        return self.predict_features(latency_features(space).features(list(configs)), space)
+
+    def predict_features(self, X: np.ndarray, space: str) -> np.ndarray:
+        head = self.model["head"]
+        if head["stat_idx"] and max(head["stat_idx"]) >= X.shape[1]:
+            where = self.path or f"device {self.name!r}"
+            raise FormatError(
+                f"{where}: model.head.stat_idx uses feature {max(head['stat_idx'])}; {space} has {X.shape[1]}"
+            )
+        sources = self.sources()
+        S = np.column_stack([s.predict_features(X, space) for s in sources]) if sources else None
+        return head_predict(head, X, S)
+
+    def stale_sources(self) -> list[str]:
+        """Source devices whose model changed (or vanished) since the head was fitted on their
+        old predictions. Empty for files written before source digests were recorded."""
+        stale = []
+        for name, digest in (self.model.get("source_digests") or {}).items():
+            try:
+                src = self._resolve(name) if self._resolve is not None else None
+            except ExplorerError:
+                src = None
+            if not isinstance(src, NetworkDevice) or model_digest(src.model) != digest:
+                stale.append(name)
+        return stale

@@ -7,8 +7,8 @@ Names: `local-<hardware-slug>-<torch|ort|cuda>-<T>t[-b<B>]`, e.g. `local-amd-epy
 the short aliases `local` and `local-cpu-<torch|ort>-<T|all>t[-b<B>]` and `local-cuda[-b<B>]`
 resolve to this machine's device of that kind.
 
-Files: looked up where the device registry looks (`explorer.latency.devices.search_dirs`: the
-user directory, then the checkout's `luts/`), written to `default_lut_dir()`.
+Files: looked up where the device registry looks (`files.search_dirs`: the user directory, then
+the checkout's `luts/`), written to `default_lut_dir()`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from pathlib import Path
 
 from explorer.errors import ExplorerError
 
-from .graph_lut import LutDevice
-from .measure import MeasureConfig, cpu_count, environment, gpu_model, slug, today
+from .files import find_device_file, user_dir
+from .lut import LutDevice
+from .measure import MeasureConfig, cpu_count, cpu_model, environment, gpu_model, slug, today
 
 RUNTIME_TAGS = {"torch": "torch", "onnxruntime": "ort", "torch-cuda": "cuda"}
 _TAG_RUNTIMES = {v: k for k, v in RUNTIME_TAGS.items()}
@@ -28,19 +29,10 @@ _ALIAS = re.compile(r"\Alocal(?:-cpu-(torch|ort)-([0-9]+|all)t|-(cuda))?(?:-b([0
 _FULL = re.compile(r"\Alocal-[a-z0-9-]+?-(torch|ort|cuda)(?:-([0-9]+)t)?(?:-b([0-9]+))?\Z")
 
 
-def lut_dirs() -> list[Path]:
-    """Where device files are looked up, in order (the device registry's search path)."""
-    from .devices import search_dirs
-
-    return search_dirs()
-
-
 def default_lut_dir() -> Path:
     """Where a new local device file goes: the user directory ($NAS_EXPLORER_LUTS or
     ~/.local/share/nas-explorer/luts). Measurements of the user's own machine never go into the
     shipped luts/, which holds devices with published provenance."""
-    from .devices import user_dir
-
     return user_dir()
 
 
@@ -50,8 +42,6 @@ def _hardware(runtime: str) -> str:
         if gpu is None:
             raise ExplorerError("runtime torch-cuda needs a CUDA GPU; none is available here")
         return gpu
-    from .measure import cpu_model
-
     return cpu_model()
 
 
@@ -80,14 +70,6 @@ def parse_local_name(name: str) -> tuple[str, int, int] | None:
     if m:
         tag, threads, batch = m.groups()
         return _TAG_RUNTIMES[tag], int(threads or 1), int(batch or 1)
-    return None
-
-
-def find_device_file(name: str) -> Path | None:
-    for d in lut_dirs():
-        p = d / f"{name}.json"
-        if p.is_file():
-            return p
     return None
 
 

@@ -295,6 +295,36 @@ def summarize(times_ms: Sequence[float]) -> dict:
     }
 
 
+# -- table entries -------------------------------------------------------------------------------
+def entry_ms(entry: dict) -> float:
+    """The figure a table entry (a layer's or a network's) contributes: the statistic it names in
+    "stat" (its device protocol's), else the median where measured here, else the mean (OFA)."""
+    stat = entry.get("stat")
+    if stat in STATISTICS and stat in entry:
+        return float(entry[stat])
+    return float(entry["median"] if "median" in entry else entry["mean"])
+
+
+def device_entry(m: Measurement, config: MeasureConfig) -> dict:
+    """A measurement as a table entry of a device measured with `config` (statistic, rounds)."""
+    e = m.entry()
+    if config.statistic != "median":
+        e["stat"] = config.statistic
+    if config.rounds > 1:
+        e["rounds"] = 1
+    return e
+
+
+def merge_entries(old: dict | None, new: dict) -> dict:
+    """Best of two rounds of one item: the round with the lower figure is kept whole (host noise
+    only adds time), `rounds` counts both."""
+    if old is None:
+        return new
+    keep = dict(new if entry_ms(new) < entry_ms(old) else old)
+    keep["rounds"] = int(old.get("rounds", 1)) + int(new.get("rounds", 1))
+    return keep
+
+
 # -- runtimes ------------------------------------------------------------------------------------
 @contextlib.contextmanager
 def thread_scope(threads: int) -> Iterator[None]:

@@ -33,8 +33,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from explorer.latency import features as F
-from explorer.latency.evaluate import metrics, spearman
+from explorer.spaces.nb201_features import EDGES, nb201_live_edges, parse_nb201
+
+from .metrics import protocol_metrics, spearman
 
 # ------------------------------------------------------------------------------ replicate groups
 GROUPINGS = ("multiset", "live", "used")
@@ -45,9 +46,9 @@ def nb201_used_edges(ops: list[str]) -> list[bool]:
     unused results, but still computes on a `none` edge's zeros, executes)."""
     used = {3}
     for s in (2, 1, 0):
-        if any(ops[k] != "none" and t in used for k, (t, ss) in enumerate(F.NB201_EDGES) if ss == s):
+        if any(ops[k] != "none" and t in used for k, (t, ss) in enumerate(EDGES) if ss == s):
             used.add(s)
-    return [ops[k] != "none" and t in used for k, (t, _) in enumerate(F.NB201_EDGES)]
+    return [ops[k] != "none" and t in used for k, (t, _) in enumerate(EDGES)]
 
 
 def nb201_groups(arch_strs: Sequence[str], how: str) -> np.ndarray:
@@ -57,11 +58,11 @@ def nb201_groups(arch_strs: Sequence[str], how: str) -> np.ndarray:
     keys: dict[tuple, int] = {}
     out = np.empty(len(arch_strs), dtype=np.int64)
     for i, a in enumerate(arch_strs):
-        ops = F.parse_nb201(a)
+        ops = parse_nb201(a)
         if how == "multiset":
             key = tuple(sorted(ops))
         elif how in ("live", "used"):
-            keep = F.nb201_live_edges(ops) if how == "live" else nb201_used_edges(ops)
+            keep = nb201_live_edges(ops) if how == "live" else nb201_used_edges(ops)
             key = tuple(op if k else "none" for op, k in zip(ops, keep))
         else:
             raise ValueError(f"unknown grouping {how!r}; expected one of {list(GROUPINGS)}")
@@ -97,7 +98,7 @@ def group_oracle(y: np.ndarray, gid: np.ndarray, min_size: int = 3) -> dict:
     return {
         "spearman": round(spearman(med, y[idx]), 4),
         "within_10pct": round(best / len(idx), 4),
-        "median_within_10pct": metrics(med, y[idx])["within_10pct"],
+        "median_within_10pct": protocol_metrics(med, y[idx])["within_10pct"],
         "covered": round(len(idx) / int(ok.sum()), 4),
         "groups": len(groups),
         "n": int(len(idx)),
@@ -146,7 +147,7 @@ def oracle(y: np.ndarray, eta: np.ndarray) -> dict:
     common scale (the oracle may aim above or below)."""
     y, eta = np.asarray(y, dtype=np.float64), np.asarray(eta, dtype=np.float64)
     pred = y * np.exp(-eta)
-    m = metrics(pred, y)
+    m = protocol_metrics(pred, y)
     return {
         "spearman": m["spearman"],
         "within_10pct": round(max(m["within_10pct"], best_constant_within(np.exp(eta)) / len(y)), 4),
@@ -189,7 +190,7 @@ def slow_mode(
 ) -> dict:
     """Cross-fitted log residuals, the measurements > `slow_threshold` above their prediction, and
     whether the architecture predicts which ones: AUC of a cross-fitted model of the 0/1 label."""
-    from explorer.latency.predictor import train
+    from .predictor import train
 
     y = np.asarray(y, dtype=np.float64)
     parts = np.array_split(np.random.default_rng(seed).permutation(len(y)), folds)
@@ -238,7 +239,7 @@ def nb201_grouping_ceiling(dataset, column: str, grouping: str, min_size: int = 
     edge runs, ``multiset``, they are ordinary nets and stay.)"""
     y = np.asarray(dataset.latency[column], dtype=np.float64)
     connected = np.array(
-        [grouping == "multiset" or any(F.nb201_live_edges(F.parse_nb201(a))) for a in dataset.configs]
+        [grouping == "multiset" or any(nb201_live_edges(parse_nb201(a))) for a in dataset.configs]
     )
     ok = np.isfinite(y)
     gid = nb201_groups(dataset.configs, grouping)
@@ -323,5 +324,5 @@ def ofa_ceiling(dataset, column: str, seed: int = 0) -> dict:
 def ours_on(pred: np.ndarray, y: np.ndarray, idx: np.ndarray | None = None) -> dict:
     """A predictor's Spearman and within-10 % share on nets `idx` (default: all)."""
     idx = np.arange(len(y)) if idx is None else idx
-    m = metrics(np.asarray(pred)[idx], np.asarray(y)[idx])
+    m = protocol_metrics(np.asarray(pred)[idx], np.asarray(y)[idx])
     return {"spearman": m["spearman"], "within_10pct": m["within_10pct"], "n": int(len(idx))}

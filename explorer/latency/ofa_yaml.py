@@ -1,6 +1,6 @@
-"""Import Once-for-All / ProxylessNAS YAML latency tables and key OFA-MBv3 configs like OFA does.
+"""Import Once-for-All / ProxylessNAS YAML latency tables as LUT devices.
 
-`ofa_mbv3_keys` lists, for a config ``{"ks", "e", "d", "r"}``, exactly the keys that OFA's
+The keys of an OFA-MBv3 graph (`keys.layer_keys`) are exactly the keys OFA's
 ``MBv3LatencyTable.predict_network_latency_given_config`` queries, so a LUT device built from the
 official Note10 YAMLs reproduces OFA's predicted latencies (92.4 ms at r=224 for the full w1.2 net).
 """
@@ -13,58 +13,14 @@ from pathlib import Path
 
 import yaml
 
-from explorer.errors import ConfigError, FormatError
-from explorer.latency import devices as D
-from explorer.latency.features import ofa_config
-from explorer.spaces.ofa_geometry import MAX_DEPTH, N_STAGES, W10, W12, OFAGeometry, middle_channels
+from explorer.errors import FormatError
 
-MAX_RESOLUTION = 4096  # far beyond any table; guards the arithmetic against absurd inputs
+from .device import provenance
+from .lut import LutDevice
 
-
-def _shape(*dims: int) -> str:
-    return "x".join(str(d) for d in dims)
-
-
-def ofa_mbv3_keys(cfg: Mapping, geo: OFAGeometry = W12) -> tuple[str, list[str]]:
-    """(resolution table id, OFA LUT keys of the stem, active blocks and head) of one config."""
-    c = ofa_config(cfg)
-    r = c["r"]
-    if not 1 <= r <= MAX_RESOLUTION:
-        raise ConfigError(f"OFA-MBv3 resolution r must lie in 1..{MAX_RESOLUTION}, got {str(r)[:20]}")
-    keys = []
-    f = (r + 1) // 2
-    keys.append(f"Conv-input:{_shape(r, r, 3)}-output:{_shape(f, f, geo.stem)}")
-
-    def block(fin, cin, cout, mid, k, stride, se, hs):
-        fo = int((fin - 1) / stride + 1)
-        idskip = 1 if stride == 1 and cin == cout else 0
-        keys.append(
-            f"expanded_conv-input:{_shape(fin, fin, cin)}-output:{_shape(fo, fo, cout)}"
-            f"-expand:{mid}-kernel:{k}-stride:{stride}-idskip:{idskip}-se:{int(se)}-hs:{int(hs)}"
-        )
-        return fo
-
-    # the fixed first block: expand ratio 1 (mid = its input), k3, stride 1, relu, no SE
-    f = block(f, geo.stem, geo.first_block, geo.stem, 3, 1, False, False)
-    cin = geo.first_block
-    for s in range(N_STAGES):
-        cout = geo.stage_widths[s]
-        for j in range(c["d"][s]):
-            i = s * MAX_DEPTH + j
-            stride = geo.stage_strides[s] if j == 0 else 1
-            mid = middle_channels(cin, c["e"][i])
-            f = block(f, cin, cout, mid, c["ks"][i], stride, geo.stage_se[s], geo.stage_acts[s] == "h_swish")
-            cin = cout
-    fe, lc = geo.final_expand, geo.last_channel
-    keys.append(f"Conv_1-input:{_shape(f, f, cin)}-output:{_shape(f, f, fe)}")
-    keys.append(f"AvgPool2D-input:{_shape(f, f, fe)}-output:{_shape(1, 1, fe)}")
-    keys.append(f"Conv_2-input:{_shape(1, 1, fe)}-output:{_shape(1, 1, lc)}")
-    keys.append(f"Logits-input:{_shape(1, 1, lc)}-output:{geo.n_classes}")
-    return str(r), keys
-
-
-D.register_keyer("ofa-mbv3-w1.2", lambda cfg: ofa_mbv3_keys(cfg, W12))
-D.register_keyer("ofa-mbv3-w1.0", lambda cfg: ofa_mbv3_keys(cfg, W10))
+# What the official tables are (data, as published): the space their keys were formed for.
+NOTE10_SPACE = "ofa-mbv3-w1.2"
+PROXYLESS_FORMAT = "proxylessnas-mobile"  # ProxylessNAS's own key format (`keys.CONFIG_KEYERS`)
 
 
 def _ms(v, key: str, field: str, path: Path) -> float:
@@ -114,14 +70,14 @@ def read_yaml_table(path: str | Path) -> dict[str, dict]:
     return {str(k): _entry(v, str(k), path) for k, v in data.items()}
 
 
-def import_ofa_note10(lut_dir: str | Path, name: str = "note10-ofa-w12") -> D.LutDevice:
+def import_ofa_note10(lut_dir: str | Path, name: str = "note10-ofa-w12") -> LutDevice:
     """The official Note10 tables (one YAML per resolution) as one LUT device."""
     lut_dir = Path(lut_dir)
     files = sorted(lut_dir.glob("*_lookup_table.yaml"))
     if not files:
         raise FormatError(f"no *_lookup_table.yaml files in {lut_dir}")
     tables = {p.name.split("_")[0]: read_yaml_table(p) for p in files}
-    prov = D.provenance(
+    prov = provenance(
         source="Once-for-All official latency tables (han-cai/files, mit-han-lab/once-for-all), "
         + ", ".join(p.name for p in files),
         method="layer-wise look-up table measured on device by the OFA authors; network = plain sum "
@@ -138,44 +94,13 @@ def import_ofa_note10(lut_dir: str | Path, name: str = "note10-ofa-w12") -> D.Lu
         },
         imported_from=[str(p.name) for p in files],
     )
-    return D.LutDevice(name, ["ofa-mbv3-w1.2"], prov, tables, keyer="ofa-mbv3-w1.2")
+    return LutDevice(name, provenance=prov, tables=tables, spaces=[NOTE10_SPACE], keyer=NOTE10_SPACE)
 
 
-def proxyless_keys(cfg: Mapping) -> tuple[str, list[str]]:
-    """Keys of ProxylessNAS's mobile_trim.yaml for an explicit block list.
-
-    ``cfg = {"r": 224, "first_conv": 32, "blocks": [[cin, cout, expand_ratio, k, stride], ...],
-    "feature_mix": 1280}``; expand is the *ratio* and idskip 1 iff stride 1 and cin == cout.
-    The table only holds ProxylessNAS-mobile's own layers (r=224); anything else is reported missing.
-    """
-    try:
-        r = int(cfg["r"])
-        f = (r + 1) // 2
-        keys = [f"Conv-input:{_shape(r, r, 3)}-output:{_shape(f, f, int(cfg['first_conv']))}"]
-        cin = None
-        for cin, cout, e, k, s in cfg["blocks"]:
-            fo = int((f - 1) / s + 1)
-            idskip = 1 if s == 1 and cin == cout else 0
-            keys.append(
-                f"expanded_conv-input:{_shape(f, f, cin)}-output:{_shape(fo, fo, cout)}"
-                f"-expand:{int(e)}-kernel:{k}-stride:{s}-idskip:{idskip}"
-            )
-            f, cin = fo, cout
-        fm = int(cfg["feature_mix"])
-        keys.append(f"Conv_1-input:{_shape(f, f, cin)}-output:{_shape(f, f, fm)}")
-        keys.append(f"Logits-input:{_shape(f, f, fm)}-output:1000")
-    except (KeyError, TypeError, ValueError) as e:
-        raise FormatError(f"ProxylessNAS config is malformed ({e})") from None
-    return "any", keys
-
-
-D.register_keyer("proxylessnas-mobile", proxyless_keys)
-
-
-def import_proxyless(path: str | Path, name: str = "proxylessnas-mobile") -> D.LutDevice:
+def import_proxyless(path: str | Path, name: str = "proxylessnas-mobile") -> LutDevice:
     """ProxylessNAS's mobile_trim.yaml (expand ratio, `var`) as a LUT device with one table."""
     table = read_yaml_table(path)
-    prov = D.provenance(
+    prov = provenance(
         source=f"ProxylessNAS LatencyTools {Path(path).name} (mit-han-lab/proxylessnas)",
         method="layer-wise look-up table measured on a phone by the ProxylessNAS authors; std = sqrt(var)",
         hardware="Google Pixel 1 (mobile CPU), per ProxylessNAS",
@@ -184,9 +109,6 @@ def import_proxyless(path: str | Path, name: str = "proxylessnas-mobile") -> D.L
         covers="ProxylessNAS mobile search space at r=224 (MBConv expand 3/6, kernel 3/5/7)",
         accuracy={"paper": "RMSE about 0.75 ms on the phone (ProxylessNAS paper figure)"},
     )
-    return D.LutDevice(name, ["proxylessnas-mobile"], prov, {"any": table}, keyer="proxylessnas-mobile")
-
-
-def predict_ofa(device: D.LutDevice, cfg: Mapping) -> float:
-    """OFA-style predicted latency of one OFA-MBv3 config on a LUT device (ms)."""
-    return float(device.layer_sum(cfg))
+    return LutDevice(
+        name, provenance=prov, tables={"any": table}, spaces=[PROXYLESS_FORMAT], keyer=PROXYLESS_FORMAT
+    )

@@ -1,6 +1,6 @@
 """Network-wise latency predictors: trained with torch, stored as plain JSON, run with numpy.
 
-Models (all on the features of `explorer.latency.features`):
+Models (all on the features a space gives, `explorer.spaces.latency_support`):
 
 - ``hat``: HAT's MLP (3 hidden layers of 400, ReLU) on standardised features and latency — the
   anchor baseline.

@@ -15,9 +15,10 @@ import sys
 
 from explorer.errors import ExplorerError
 
-from .graph_lut import calibrate, coverage_configs, profile, sample_configs, unique_specs
+from .keys import unique_specs
 from .local import is_alias, local_device, parse_local_name
 from .measure import STATISTICS, MeasureConfig, cpu_count
+from .profile import calibrate, coverage_configs, profile, sample_configs
 
 
 def _ints(text: str) -> list[int]:
@@ -52,9 +53,10 @@ def add_profile_parser(latency_subparsers) -> argparse.ArgumentParser:
     p.add_argument("--runtime", default="torch", choices=("torch", "onnxruntime", "torch-cuda"))
     p.add_argument("--threads", type=_threads, default=1, help="intra-op threads, or 'all' (default 1)")
     p.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
-    p.add_argument(
-        "--space", required=True, help="search space(s), comma-separated: ofa-mbv3-w1.0, nb201, ..."
-    )
+    from explorer.spaces import list_spaces
+
+    known = ", ".join(sp.name for sp in list_spaces())
+    p.add_argument("--space", required=True, help=f"search space(s), comma-separated: {known}")
     p.add_argument("--resolutions", type=_ints, help="OFA input resolutions, e.g. 128,160,192,224")
     p.add_argument(
         "--samples", type=int, default=20, help="sampled nets whose keys are profiled (default 20)"

@@ -17,8 +17,11 @@ import sys
 import time
 from multiprocessing import get_context
 
-from explorer.latency import devices as D
 from explorer.latency import evaluate as E
+from explorer.latency.device import provenance
+from explorer.latency.files import shipped_dir
+from explorer.latency.network import NetworkDevice
+from explorer.latency.registry import save_device
 
 HARDWARE = {
     "help-nb201": "HELP (HayeonLee/HELP data/nasbench201/latency); eyeriss/fpga are HW-NAS-Bench estimates",
@@ -51,7 +54,7 @@ def train_one(args) -> tuple[str, dict]:
     if whole:
         acc["note"] = "measurements are whole milliseconds: within-10% shares are bounded by rounding"
     fn, space, prefix, _ = E.DATASETS[dataset]
-    prov = D.provenance(
+    prov = provenance(
         source=f"{HARDWARE[dataset]}; column {col!r} of ../shared/data/latency/{fn}",
         method="network-wise predictor 'additive-mlp' (ridge per-edge/per-block cost table + ensemble of "
         "3 MLP 64x2 on its residual, residual weight chosen on validation; least-squares and median (L1) "
@@ -66,8 +69,8 @@ def train_one(args) -> tuple[str, dict]:
         trained_with=f"torch {torch.__version__}, numpy, python {platform.python_version()}, 1 thread",
         split={"protocol": "A", "seed": 0, "permutation": "numpy.random.default_rng(seed).permutation(n)"},
     )
-    dev = D.NetworkDevice(prefix + col, [space], prov, pred.to_json())
-    path = D.save_device(dev, D.shipped_dir() / f"{prefix + col}.json")
+    dev = NetworkDevice(prefix + col, [space], prov, pred.to_json())
+    path = save_device(dev, shipped_dir() / f"{prefix + col}.json")
     print(f"{prefix + col}: A {mean_a} ({time.time() - t0:.0f}s)", flush=True)
     return str(path), acc
 
@@ -77,10 +80,10 @@ def add_protocol_b() -> dict:
     for t in E.HELP_TARGETS:
         res = E.protocol_b(t, k=20, seeds=range(5))
         out[t] = res
-        path = D.shipped_dir() / f"help-nb201-{t}.json"
+        path = shipped_dir() / f"help-nb201-{t}.json"
         d = json.loads(path.read_text())
         d["provenance"]["accuracy"]["protocol_B_k20"] = res
-        D.save_device(d, path)
+        save_device(d, path)
         print(f"B {t}: {res}", flush=True)
     return out
 
@@ -88,7 +91,7 @@ def add_protocol_b() -> dict:
 def _drop_own_backups() -> None:
     """Retraining replaces the shipped predictors; their backups are noise (others' files untouched)."""
     prefixes = tuple(p for _, _, p, _ in E.DATASETS.values())
-    for p in D.shipped_dir().glob("*.json.bak"):
+    for p in shipped_dir().glob("*.json.bak"):
         if p.name.startswith(prefixes):
             p.unlink()
 

@@ -92,7 +92,7 @@ class TableSource:
 
 
 class LutDeviceSource:
-    """Adapter over `explorer.latency.graph_lut.LutDevice`."""
+    """Adapter over `explorer.latency.lut.LutDevice`."""
 
     def __init__(self, device):
         self.device = device
@@ -100,7 +100,9 @@ class LutDeviceSource:
         self.local = bool(device.can_measure())
 
     def lookup(self, layers, should_stop=None, progress=None):
-        from explorer.latency.graph_lut import LayerSpec, MissingKeysError, profile
+        from explorer.latency.device import MissingKeysError
+        from explorer.latency.keys import LayerSpec
+        from explorer.latency.profile import profile
 
         dev = self.device
         missing = dev.missing(layers)
@@ -125,25 +127,24 @@ class LutDeviceSource:
         if missing:
             why = "" if dev.local else "its table does not cover this skeleton's geometry; use a local device"
             raise MissingKeysError(dev.name, missing, why)
-        from explorer.latency.graph_lut import entry_ms
+        from explorer.latency.measure import entry_ms
 
         return {k: entry_ms(dev.table[k]) for k in layers}
 
     def measure_graph(self, graph):
         if not self.local:
             return None
-        from explorer.latency.graph_lut import predict
         from explorer.latency.measure import measure_graph
 
         m = measure_graph(graph, self.device.measure_config())
-        pred = predict(self.device, graph, on_missing="report")
+        pred = self.device.predict_graph(graph, on_missing="report")
         return {
             "measured_ms": round(m.median_ms, 4),
             "p10_ms": round(m.p10_ms, 4),
             "p90_ms": round(m.p90_ms, 4),
             "foreign_load": m.foreign_load,
             "lut_ms": round(pred.raw_ms, 4),
-            "calibrated_ms": None if pred.calibration is None else round(pred.ms, 4),
+            "calibrated_ms": None if pred.calibration is None or pred.ms is None else round(pred.ms, 4),
         }
 
     def describe(self):
@@ -162,8 +163,9 @@ def resolve_source(name: str, lut_dir: str | Path | None = None) -> LatencySourc
     file; or a name the latency package's device registry knows."""
     if name == SYNTHETIC:
         return SyntheticSource()
-    from explorer.latency.graph_lut import LutDevice
     from explorer.latency.local import resolve_local
+    from explorer.latency.lut import LutDevice
+    from explorer.latency.registry import load_device
 
     dev = resolve_local(name, directory=lut_dir)
     if dev is not None:
@@ -174,24 +176,17 @@ def resolve_source(name: str, lut_dir: str | Path | None = None) -> LatencySourc
             return LutDeviceSource(LutDevice.load(p))
         except ExplorerError:
             pass  # not a graph-keyed table file: try the device registry's formats
-    try:  # the registry of shipped / imported devices (explorer.latency.devices)
-        from explorer.latency import devices as registry
-    except ImportError:
-        registry = None
-    loader = getattr(registry, "load_device", None) if registry else None
-    if loader is not None:
-        try:
-            dev = loader(name)
-        except ExplorerError:
-            dev = None
-        if dev is not None:
-            tables = getattr(dev, "tables", None)
-            if not isinstance(tables, dict):
-                raise ExplorerError(
-                    f"device {name!r} is not a layer table (ProxylessNAS needs per-layer latencies)"
-                )
-            merged = {}
-            for t in tables.values():  # keys carry their shapes, so resolutions cannot collide
-                merged.update({k: float(e["mean"] if isinstance(e, dict) else e) for k, e in t.items()})
-            return TableSource(merged, dev.name)
+    try:  # the registry of shipped / imported devices
+        dev = load_device(name)
+    except ExplorerError:
+        dev = None
+    if dev is not None:
+        if not isinstance(dev, LutDevice):
+            raise ExplorerError(
+                f"device {name!r} is not a layer table (ProxylessNAS needs per-layer latencies)"
+            )
+        merged = {}
+        for t in dev.tables.values():  # keys carry their shapes, so resolutions cannot collide
+            merged.update({k: float(e["mean"] if isinstance(e, dict) else e) for k, e in t.items()})
+        return TableSource(merged, dev.name)
     raise ExplorerError(f"unknown device {name!r}: use 'local', 'synthetic' or a device .json file")

@@ -5,7 +5,7 @@ entries (mean ms), as the tutorial's `LatencyTable`. The tables come from a late
 `explorer.latency` (default: the shipped `note10-ofa-w12`, imported from the official YAMLs) or
 from a folder of `{r}_lookup_table.yaml` files in OFA's own format. Compiling each resolution's
 (block, kernel, expand) entries once makes a config's latency a sum of floats, which evolution
-calls tens of thousands of times.
+calls tens of thousands of times; the keys are the graphs' own (`explorer.latency.keys`).
 """
 
 from __future__ import annotations
@@ -14,30 +14,21 @@ from functools import lru_cache
 from pathlib import Path
 
 from explorer.errors import ExplorerError
-from explorer.spaces.ofa_geometry import (
-    EXPANDS,
-    KERNELS,
-    MAX_DEPTH,
-    N_STAGES,
-    W12,
-    OFAGeometry,
-    middle_channels,
-)
+from explorer.spaces.ofa_geometry import EXPANDS, KERNELS, MAX_DEPTH, N_BLOCKS, N_STAGES, W12, OFAGeometry
 
 NOTE10_DEVICE = "note10-ofa-w12"
 
 
 def _device_tables(name: str) -> dict[int, dict[str, float]]:
-    """{resolution: {key: mean ms}} of an OFA-keyed LUT device."""
-    from explorer.latency.devices import load_device
+    """{resolution: {key: ms}} of an OFA-keyed LUT device."""
+    from explorer.latency.lut import LutDevice
+    from explorer.latency.measure import entry_ms
+    from explorer.latency.registry import load_device
 
     dev = load_device(name)
-    tables = getattr(dev, "tables", None)
-    if not isinstance(tables, dict) or not all(str(t).isdigit() for t in tables):
+    if not isinstance(dev, LutDevice) or not all(str(t).isdigit() for t in dev.tables):
         raise ExplorerError(f"device {name!r} has no per-resolution OFA tables")
-    return {
-        int(r): {k: float(v.get("mean", v.get("median"))) for k, v in t.items()} for r, t in tables.items()
-    }
+    return {int(r): {k: entry_ms(v) for k, v in t.items()} for r, t in dev.tables.items()}
 
 
 @lru_cache(maxsize=16)
@@ -48,8 +39,14 @@ def _table(path: str) -> dict[str, float]:
     return {k: v["mean"] for k, v in read_yaml_table(path).items()}
 
 
-def _shape(s) -> str:
-    return "x".join(str(v) for v in s)
+def _space(geo: OFAGeometry):
+    """The registered OFA space of this geometry (it encodes the graphs the keys come from)."""
+    from explorer.spaces import list_spaces
+
+    for sp in list_spaces():
+        if getattr(sp, "geo", None) == geo:
+            return sp
+    raise ExplorerError(f"no search space has the OFA geometry w{geo.width_mult}")
 
 
 class LUTLatency:
@@ -85,42 +82,21 @@ class LUTLatency:
         """
         if r in self._compiled:
             return self._compiled[r]
+        from explorer.latency.keys import layer_keys
+
         src = self._tables[r]
         lut = _table(src) if isinstance(src, str) else src
-        g = self.geo
-        f = (r + 1) // 2
-        fixed = self._get(lut, f"Conv-input:{_shape((r, r, 3))}-output:{_shape((f, f, g.stem))}")
-        fixed += self._get(
-            lut,
-            f"expanded_conv-input:{_shape((f, f, g.stem))}-output:{_shape((f, f, g.first_block))}"
-            f"-expand:{g.stem}-kernel:3-stride:1-idskip:1-se:0-hs:0",
-        )
-        blocks: dict[tuple[int, int, int], float] = {}
-        for s in range(N_STAGES):
-            cout = g.stage_widths[s]
-            for j in range(MAX_DEPTH):
-                i = s * MAX_DEPTH + j
-                cin = (g.first_block if s == 0 else g.stage_widths[s - 1]) if j == 0 else cout
-                stride = g.stage_strides[s] if j == 0 else 1
-                fo = int((f - 1) / stride + 1)
-                for k in KERNELS:
-                    for e in EXPANDS:
-                        mid = middle_channels(cin, e)
-                        blocks[(i, k, e)] = self._get(
-                            lut,
-                            f"expanded_conv-input:{_shape((f, f, cin))}-output:{_shape((fo, fo, cout))}"
-                            f"-expand:{mid}-kernel:{k}-stride:{stride}-idskip:{int(j > 0)}"
-                            f"-se:{int(g.stage_se[s])}-hs:{int(g.stage_acts[s] == 'h_swish')}",
-                        )
-                f = fo
-        fixed += self._get(
-            lut, f"Conv_1-input:{_shape((f, f, cout))}-output:{_shape((f, f, g.final_expand))}"
-        )
-        fixed += self._get(
-            lut, f"AvgPool2D-input:{_shape((f, f, g.final_expand))}-output:1x1x{g.final_expand}"
-        )
-        fixed += self._get(lut, f"Conv_2-input:1x1x{g.final_expand}-output:1x1x{g.last_channel}")
-        fixed += self._get(lut, f"Logits-input:1x1x{g.last_channel}-output:1000")
+        space = _space(self.geo)
+        fixed, blocks = 0.0, {}
+        for k in KERNELS:
+            for e in EXPANDS:  # depth 4 everywhere: every block at its own input size
+                g = space.encode({"ks": [k] * N_BLOCKS, "e": [e] * N_BLOCKS, "d": [4] * N_STAGES, "r": r})
+                fixed = 0.0
+                for node, key in layer_keys(g):
+                    if node.startswith("block") and node[5:].isdigit():
+                        blocks[(int(node[5:]), k, e)] = self._get(lut, key)
+                    else:  # stem, first block, head: the same in every config
+                        fixed += self._get(lut, key)
         self._compiled[r] = (fixed, blocks)
         return fixed, blocks
 

@@ -12,6 +12,11 @@ from ..errors import ConfigError, clip
 class SearchSpace(ABC):
     name: str = ""
     description: str = ""
+    # what the latency package asks (see `latency_support`): the family of spaces sharing one
+    # config format, its other spellings, and its latency features (None: no network-wise predictor)
+    family: str = ""
+    aliases: tuple[str, ...] = ()
+    latency = None
 
     @abstractmethod
     def size(self) -> int:

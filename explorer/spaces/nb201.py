@@ -13,6 +13,7 @@ from ..arch.graph import ArchGraph
 from ..arch.ops.nb201 import NB201_OPS
 from ..errors import ConfigError
 from .base import SearchSpace
+from .nb201_features import NB201_LATENCY
 from .registry import register_space
 
 EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))  # (to, from) in arch-string order
@@ -51,6 +52,7 @@ def arch_str_of(ops: list[str]) -> str:
 class NB201Space(SearchSpace):
     name = "nb201"
     description = "NAS-Bench-201 cell (5 ops on 6 edges) in the CIFAR skeleton C=16, N=5, 10 classes"
+    family, aliases, latency = "nb201", ("nas-bench-201", "nasbench201", "nb-201"), NB201_LATENCY
 
     def __init__(
         self, channels: int = 16, cells_per_stage: int = 5, n_classes: int = 10, resolution: int = 32

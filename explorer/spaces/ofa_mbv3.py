@@ -8,11 +8,14 @@ from __future__ import annotations
 from ..arch.graph import ArchGraph
 from ..errors import ConfigError
 from .base import SearchSpace
+from .ofa_features import OFA_LATENCY
 from .ofa_geometry import DEPTHS, EXPANDS, KERNELS, MAX_DEPTH, N_BLOCKS, N_STAGES, W10, W12, OFAGeometry
 from .registry import register_space
 
 
 class OFAMobileNetV3Space(SearchSpace):
+    family, aliases, latency = "ofa-mbv3", ("ofa",), OFA_LATENCY
+
     def __init__(self, name: str, geo: OFAGeometry):
         self.name = name
         self.geo = geo

@@ -50,10 +50,10 @@ def _fake_latency(monkeypatch, devices_mod=None, fail_import=False):
     monkeypatch.setitem(sys.modules, "explorer.latency", pkg)
     if fail_import:
         monkeypatch.setattr(LM, "_latency_module", lambda: (_ for _ in ()).throw(ImportError("boom")))
-    for name in ("devices", "local"):
+    for name in ("registry", "local"):
         monkeypatch.setitem(sys.modules, f"explorer.latency.{name}", None)
     if devices_mod is not None:
-        monkeypatch.setitem(sys.modules, "explorer.latency.devices", devices_mod)
+        monkeypatch.setitem(sys.modules, "explorer.latency.registry", devices_mod)
 
 
 def test_latency_registry_missing_or_broken_degrades(monkeypatch):
@@ -80,7 +80,7 @@ def test_latency_registry_device_predicts_space_configs(monkeypatch):
             assert configs[0]["ks"]
             return np.array([12.5])
 
-    mod = types.ModuleType("explorer.latency.devices")
+    mod = types.ModuleType("explorer.latency.registry")
     mod.list_devices = lambda: [{"name": "help-ofa-gpu"}, {"name": "note10"}]
 
     def load(name):
@@ -118,7 +118,9 @@ def test_broken_proxies_give_reasons(monkeypatch):
 
 
 def test_local_cpu_lut_measures_new_layers_once_and_predicts_their_sum():
-    from explorer.latency import graph_lut
+    from explorer.latency.keys import layer_specs
+    from explorer.latency.measure import entry_ms
+    from explorer.latency.profile import graph_space
 
     g = small_graph()
     first = LM.predict_latency(g, LOCAL_CPU)
@@ -126,8 +128,8 @@ def test_local_cpu_lut_measures_new_layers_once_and_predicts_their_sum():
     assert again["measured_layers"] == 0 and again["value"] == first["value"]
     dev = LM.local_lut_device()
     table = dev.table_for(g)
-    want = sum(graph_lut.entry_ms(table[s.key]) for _, s in graph_lut.layer_specs(g))
-    cal = graph_lut.calibration_for(dev, graph_lut.graph_space(g))
+    want = sum(entry_ms(table[s.key]) for _, s in layer_specs(g))
+    cal = dev.calibration_for(graph_space(g))
     if cal is None:
         assert again["value"] == pytest.approx(want)
     assert dev.path is not None and dev.path.is_file()  # cached for the next start

@@ -11,10 +11,14 @@ from pathlib import Path
 import pytest
 
 from explorer.errors import ExplorerError, FormatError
-from explorer.latency import graph_lut as L
-from explorer.latency.graph_lut import LutDevice, MissingKeysError, fit_linear, layer_specs, predict
+from explorer.latency import profile as L
+from explorer.latency.device import MissingKeysError
+from explorer.latency.keys import layer_specs, unique_specs
 from explorer.latency.local import local_device, local_device_name, parse_local_name
+from explorer.latency.lut import LutDevice
 from explorer.latency.measure import MeasureConfig, Measurement, environment
+from explorer.latency.metrics import accuracy
+from explorer.latency.profile import fit_linear
 from explorer.spaces import get_space
 
 NOTE10 = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "ofa" / "note10_lut"
@@ -64,6 +68,12 @@ def ofa_official_keys(cfg: dict, stem=24, first=24, widths=(32, 48, 96, 136, 192
     return keys
 
 
+def predict(dev, graph, **kw):
+    """A graph's prediction, measuring missing keys where the device can (else raising)."""
+    kw.setdefault("on_missing", "auto")
+    return dev.predict_graph(graph, **kw)
+
+
 def keys_of(graph):
     return [s.key for _, s in layer_specs(graph)]
 
@@ -103,7 +113,8 @@ def test_note10_tables_hold_our_keys_and_reproduce_official_figure():
 
 
 def test_device_files_share_the_registry_envelope(tmp_path):
-    devices = pytest.importorskip("explorer.latency.devices")
+    from explorer.latency import registry as devices
+
     dev = local_device(directory=tmp_path)
     nb = get_space("nb201")
     predict(dev, nb.encode(nb.sample(0)), measure=FakeMeasurer())
@@ -125,13 +136,13 @@ def test_device_files_share_the_registry_envelope(tmp_path):
 
 def test_coverage_configs_hold_every_key():
     sp = get_space("ofa-mbv3-w1.0")
-    cover = set(L.unique_specs(sp.encode(c) for c in L.coverage_configs(sp, [128])))
+    cover = set(unique_specs(sp.encode(c) for c in L.coverage_configs(sp, [128])))
     for seed in range(10):
         cfg = sp.sample(seed)
         cfg["r"] = 128
         assert set(keys_of(sp.encode(cfg))) <= cover
     nb = get_space("nb201")
-    cover = set(L.unique_specs(nb.encode(c) for c in L.coverage_configs(nb)))
+    cover = set(unique_specs(nb.encode(c) for c in L.coverage_configs(nb)))
     for seed in range(10):
         assert set(keys_of(nb.encode(nb.sample(seed)))) <= cover
 
@@ -146,8 +157,8 @@ def test_lut_sum_is_the_sum_of_table_entries_and_free_nodes_cost_nothing():
     p = predict(dev, g)
     assert p.method == "lut" and not p.missing_keys
     assert p.raw_ms == pytest.approx(sum(table[s.key]["median"] for _, s in specs))
-    assert len(p.detail) == len(specs)
-    ops = {g.op(n) for n, _, _ in p.detail}
+    assert len(p.layers) == len(specs)
+    ops = {g.op(n) for n, _, _ in p.layers}
     assert not ops & {"input", "output", "skip_connect"}
     if "none" in [g.op(n) for n in g.nodes]:
         assert "none" in ops  # x * 0 runs a kernel: it has a (graph_lut) key
@@ -176,7 +187,7 @@ def test_remote_device_reports_missing_keys_never_zero():
         predict(dev, g)
     assert keys[0] in str(e.value) and e.value.keys == [keys[0]]
     p = predict(dev, g, on_missing="report")
-    assert math.isnan(p.ms) and p.missing_keys == [keys[0]]
+    assert p.ms is None and p.missing_keys == [keys[0]] and "remote device" in p.reason
     assert p.as_dict()["latency_ms"] is None
 
 
@@ -268,7 +279,7 @@ def test_calibrate_measures_networks_and_resumes(tmp_path):
 
 
 def test_accuracy_metrics():
-    m = L.accuracy([1.0, 2.0, 3.3, 4.0], [1.0, 2.1, 3.0, 4.0])
+    m = accuracy([1.0, 2.0, 3.3, 4.0], [1.0, 2.1, 3.0, 4.0])
     assert m["spearman"] == 1.0 and m["within_10"] == 1.0 and m["within_5"] == 0.75
     assert m["rmse_ms"] == pytest.approx(math.sqrt((0.01 + 0.09) / 4), abs=1e-4)
 
@@ -276,7 +287,7 @@ def test_accuracy_metrics():
 # -- profiling and files -------------------------------------------------------------------------
 def test_profile_resumes_where_it_stopped(tmp_path):
     sp = get_space("ofa-mbv3-w1.0")
-    specs = L.unique_specs(sp.encode(c) for c in L.sample_configs(sp, 3, 0, [128, 160]))
+    specs = unique_specs(sp.encode(c) for c in L.sample_configs(sp, 3, 0, [128, 160]))
     fake = FakeMeasurer()
     dev = local_device(directory=tmp_path)
     r1 = L.profile(dev, specs, should_stop=lambda n: n >= 7, save_every=3, measure=fake)
@@ -294,7 +305,7 @@ def test_profile_resumes_where_it_stopped(tmp_path):
 
 def test_interrupted_profile_keeps_what_was_measured(tmp_path):
     nb = get_space("nb201")
-    specs = L.unique_specs([nb.encode(nb.sample(0))])
+    specs = unique_specs([nb.encode(nb.sample(0))])
     calls = []
 
     def flaky(spec, cfg):
@@ -329,7 +340,7 @@ def test_save_is_atomic_with_backup(tmp_path):
         (lambda t: json.dumps({**json.loads(t), "tables": {"any": {"K": {"median": -1}}}}), "'K'"),
         (
             lambda t: json.dumps({**json.loads(t), "tables": {"any": {"K": {"count": 3}}}}),
-            "no valid 'median'",
+            "lacks a valid 'median'",
         ),
         (lambda t: json.dumps({**json.loads(t), "calibration_by_space": {"*": {"a": 1}}}), "calibration"),
     ],

@@ -1,0 +1,121 @@
+"""How well predicted latencies agree with measured ones, computed in one place.
+
+`accuracy` is the one computation (Spearman rho, Kendall tau-b on request, RMSE in ms, mean
+absolute percentage error, share within +-10 % and +-5 % of measured). Two stored contracts name
+the figures differently, and each keeps its names:
+
+- `accuracy` itself: ``n, spearman, rmse_ms, mape, within_10, within_5`` (``spearman`` None
+  when undefined): calibration records in device files (``calibration_by_space``), the
+  ``latency profile`` output and ``benchmarks/latency_local_eval.py``.
+- `protocol_metrics`: ``spearman, rmse_ms, within_10pct, within_5pct, n`` (``spearman`` 0.0
+  when undefined): ``latency eval``, the accuracy recorded in shipped and adapted devices'
+  provenance, the noise ceilings and ``benchmarks/latency_protocols.py``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+PROTOCOL_KEYS = ("spearman", "rmse_ms", "within_10pct", "within_5pct")
+
+
+def rankdata(a) -> np.ndarray:
+    """Average ranks from 1 (ties share their mean rank), as scipy.stats.rankdata."""
+    a = np.asarray(a, dtype=np.float64)
+    order = np.argsort(a, kind="mergesort")
+    s = a[order]
+    ranks = np.empty(len(a))
+    i = 0
+    while i < len(s):
+        j = i
+        while j + 1 < len(s) and s[j + 1] == s[i]:
+            j += 1
+        ranks[order[i : j + 1]] = (i + j) / 2.0 + 1
+        i = j + 1
+    return ranks
+
+
+def spearman(pred, true) -> float:
+    """Spearman rho with average ranks for ties; 0.0 when either side has no spread."""
+    a, b = rankdata(pred), rankdata(true)
+    a, b = a - a.mean(), b - b.mean()
+    den = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    return float((a * b).sum() / den) if den else 0.0
+
+
+def _tied_pairs(sorted_values: np.ndarray) -> int:
+    _, counts = np.unique(sorted_values, return_counts=True)
+    return int((counts * (counts - 1) // 2).sum())
+
+
+def kendall(pred, true) -> float:
+    """Kendall tau-b (ties corrected), O(n log n); NaN when either side has no spread."""
+    x, y = np.asarray(pred, dtype=np.float64), np.asarray(true, dtype=np.float64)
+    n = len(x)
+    order = np.lexsort((y, x))  # by x, ties in x by y: such pairs are never counted discordant
+    x, y = x[order], y[order]
+    _, yr = np.unique(y, return_inverse=True)
+    tree = np.zeros(len(yr) + 1, dtype=np.int64)  # Fenwick tree over y ranks
+    discordant = 0
+    for j, r in enumerate(yr):
+        k, not_above = r + 1, 0
+        while k > 0:
+            not_above += tree[k]
+            k -= k & -k
+        discordant += j - int(not_above)  # earlier ones with a strictly larger y
+        k = r + 1
+        while k < len(tree):
+            tree[k] += 1
+            k += k & -k
+    n0 = n * (n - 1) // 2
+    tx, ty = _tied_pairs(x), _tied_pairs(y)
+    pairs = np.stack([x, y], axis=1)
+    _, joint = np.unique(pairs, axis=0, return_counts=True) if n else (None, np.zeros(0, dtype=int))
+    txy = int((joint * (joint - 1) // 2).sum())
+    den = math.sqrt((n0 - tx) * (n0 - ty))
+    return (n0 - tx - ty + txy - 2 * discordant) / den if den else math.nan
+
+
+def accuracy(pred: Sequence[float], true: Sequence[float], *, with_kendall: bool = False) -> dict:
+    """Spearman rho, RMSE (ms), MAPE and the share within +-10 % and +-5 % of measured (rounded to
+    4 digits; Spearman and Kendall None where undefined, i.e. fewer than 2 distinct values)."""
+    p, t = np.asarray(pred, dtype=np.float64), np.asarray(true, dtype=np.float64)
+    rel = np.abs(p - t) / np.maximum(np.abs(t), 1e-12)
+    spread = len(p) > 1 and np.ptp(p) > 0 and np.ptp(t) > 0
+    rho = spearman(p, t) if spread else math.nan
+    out = {
+        "n": int(len(p)),
+        "spearman": None if math.isnan(rho) else round(rho, 4),
+        "rmse_ms": round(float(np.sqrt(np.mean((p - t) ** 2))), 4),
+        "mape": round(float(rel.mean()), 4),
+        "within_10": round(float(np.mean(rel <= 0.10)), 4),
+        "within_5": round(float(np.mean(rel <= 0.05)), 4),
+    }
+    if with_kendall:
+        tau = kendall(p, t) if spread else math.nan
+        out["kendall"] = None if math.isnan(tau) else round(tau, 4)
+    return out
+
+
+def protocol_metrics(pred, true) -> dict:
+    """`accuracy` under the evaluation contract's names (see the module doc)."""
+    a = accuracy(pred, true)
+    return {
+        "spearman": a["spearman"] if a["spearman"] is not None else 0.0,
+        "rmse_ms": a["rmse_ms"],
+        "within_10pct": a["within_10"],
+        "within_5pct": a["within_5"],
+        "n": a["n"],
+    }
+
+
+def mean_metrics(records: Iterable[dict], keys: Sequence[str] = PROTOCOL_KEYS) -> dict:
+    """The mean of each of `keys` over several runs' `protocol_metrics`, with their `n` and count."""
+    records = list(records)
+    out = {k: round(float(np.mean([m[k] for m in records])), 4) for k in keys}
+    out["n"] = records[0]["n"]
+    out["runs"] = len(records)
+    return out
