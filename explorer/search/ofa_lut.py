@@ -18,10 +18,13 @@ from explorer.spaces.ofa_geometry import (
     EXPANDS,
     KERNELS,
     MAX_DEPTH,
+    N_BLOCKS,
     N_STAGES,
     W12,
     OFAGeometry,
     middle_channels,
+    ofa_blocks,
+    stem_size,
 )
 
 NOTE10_DEVICE = "note10-ofa-w12"
@@ -88,7 +91,7 @@ class LUTLatency:
         src = self._tables[r]
         lut = _table(src) if isinstance(src, str) else src
         g = self.geo
-        f = (r + 1) // 2
+        f = stem_size(r)
         fixed = self._get(lut, f"Conv-input:{_shape((r, r, 3))}-output:{_shape((f, f, g.stem))}")
         fixed += self._get(
             lut,
@@ -96,23 +99,18 @@ class LUTLatency:
             f"-expand:{g.stem}-kernel:3-stride:1-idskip:1-se:0-hs:0",
         )
         blocks: dict[tuple[int, int, int], float] = {}
-        for s in range(N_STAGES):
-            cout = g.stage_widths[s]
-            for j in range(MAX_DEPTH):
-                i = s * MAX_DEPTH + j
-                cin = (g.first_block if s == 0 else g.stage_widths[s - 1]) if j == 0 else cout
-                stride = g.stage_strides[s] if j == 0 else 1
-                fo = int((f - 1) / stride + 1)
-                for k in KERNELS:
-                    for e in EXPANDS:
-                        mid = middle_channels(cin, e)
-                        blocks[(i, k, e)] = self._get(
-                            lut,
-                            f"expanded_conv-input:{_shape((f, f, cin))}-output:{_shape((fo, fo, cout))}"
-                            f"-expand:{mid}-kernel:{k}-stride:{stride}-idskip:{int(j > 0)}"
-                            f"-se:{int(g.stage_se[s])}-hs:{int(g.stage_acts[s] == 'h_swish')}",
-                        )
-                f = fo
+        deepest = {"ks": [KERNELS[0]] * N_BLOCKS, "e": [EXPANDS[0]] * N_BLOCKS, "d": [MAX_DEPTH] * N_STAGES}
+        for b in ofa_blocks(dict(deepest, r=r), g):  # every block, active in some config
+            cin, cout, fi, fo = b.in_channels, b.out_channels, b.in_size, b.out_size
+            for k in KERNELS:
+                for e in EXPANDS:
+                    blocks[(b.index, k, e)] = self._get(
+                        lut,
+                        f"expanded_conv-input:{_shape((fi, fi, cin))}-output:{_shape((fo, fo, cout))}"
+                        f"-expand:{middle_channels(cin, e)}-kernel:{k}-stride:{b.stride}"
+                        f"-idskip:{int(b.skip)}-se:{int(b.se)}-hs:{int(b.act == 'h_swish')}",
+                    )
+        f = fo
         fixed += self._get(
             lut, f"Conv_1-input:{_shape((f, f, cout))}-output:{_shape((f, f, g.final_expand))}"
         )
