@@ -126,3 +126,36 @@ def test_ofa_block_walk_matches_the_ir(geo, name):
             assert (b.in_channels, b.out_channels, b.stride) == block_io(geo, b.index)
             assert b.skip == (b.depth > 0)
     assert ofa_blocks({"ks": [3] * 20, "e": [3] * 20, "d": [2] * 5}, W10)[0].in_size == 0  # no r
+
+
+# -- the commands ask the registry --------------------------------------------------------------
+def test_spaces_json_describes_each_space(capsys):
+    from explorer.cli import main
+
+    assert main(["spaces", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert set(rows) == set(ALL)
+    nb = rows["nb201"]
+    assert nb["size"] == 15625 and nb["description"]  # the keys that were there stay
+    assert nb["family"] == "nb201" and nb["config_keys"] == ["arch_str"]
+    assert [f["key"] for f in nb["schema"]["fields"]] == ["ops"] and len(nb["schema"]["rows"]) == 6
+    ofa = rows["ofa-mbv3-w1.2"]
+    assert ofa["supports_supernet"] and ofa["geometry"]["stages"][4]["width"] == W12.stage_widths[4]
+
+
+def test_commands_take_defaults_and_checks_from_the_registry(tmp_path, capsys):
+    from explorer.cli import build_parser, main
+
+    args = build_parser().parse_args(["supernet", "train", "-o", str(tmp_path / "s.pt")])
+    assert args.space == default_space(supports_supernet=True).name
+    out = str(tmp_path / "a.json")
+    assert main(["arch", "sample", "--space", "ofa-mbv3-w1.0", "--arch-str", "x", "-o", out]) == 2
+    assert "--arch-str is for the nb201 space" in capsys.readouterr().err
+    run = ["search", "evolution", "--constraint", "400", "--latency", "macs", "--population", "4"]
+    run += ["--generations", "1", "--quiet", "--json"]
+    assert main(run) == 0  # no --space: the official predictor's space
+    assert json.loads(capsys.readouterr().out)["space"] == "ofa-mbv3-w1.2"
+    assert main([*run, "--space", "ofa-mbv3-w1.0"]) == 2
+    assert "official ImageNet predictor is for ofa-mbv3-w1.2" in capsys.readouterr().err
+    assert main([*run, "--space", "ofa-mbv3-w1.0", "--latency", "note10", "--accuracy", "x.pt"]) == 2
+    assert "Note10 latency tables are for ofa-mbv3-w1.2" in capsys.readouterr().err
