@@ -7,20 +7,9 @@ from __future__ import annotations
 
 from ..arch.graph import ArchGraph
 from ..errors import ConfigError
+from . import ofa_geometry
 from .base import SearchSpace
-from .ofa_geometry import (
-    DEPTHS,
-    EXPANDS,
-    KERNELS,
-    MAX_DEPTH,
-    N_BLOCKS,
-    N_STAGES,
-    W10,
-    W12,
-    OFAGeometry,
-    active_blocks,
-    ofa_blocks,
-)
+from .ofa_geometry import DEPTHS, EXPANDS, KERNELS, MAX_DEPTH, N_BLOCKS, N_STAGES, W10, W12, OFAGeometry
 from .registry import register_space
 from .schema import ConfigSchema, Field, FormRow
 
@@ -88,7 +77,7 @@ class OFAMobileNetV3Space(SearchSpace):
         return {"ks": [3] * N_BLOCKS, "e": [3] * N_BLOCKS, "d": [2] * N_STAGES, "r": r}
 
     def active_blocks(self, config: dict) -> list[int]:
-        return active_blocks(config["d"])
+        return ofa_geometry.active_blocks(config["d"])
 
     # -- self-description ------------------------------------------------------------------
     def schema(self) -> ConfigSchema:
@@ -156,7 +145,7 @@ class OFAMobileNetV3Space(SearchSpace):
                 "stem",
             )
         )
-        for b in ofa_blocks(cfg, geo):
+        for b in ofa_geometry.ofa_blocks(cfg, geo):
             params = {
                 "out_channels": b.out_channels,
                 "kernel": b.kernel,
