@@ -8,7 +8,7 @@ import sys
 from ..arch import count_complexity, load_arch, save_arch, validate
 from ..arch.io import parse_strict_json
 from ..errors import ConfigError, one_line
-from ..spaces import get_space
+from ..spaces import get_space, list_spaces
 from . import import_
 from ._output import human, print_json, print_table
 
@@ -50,8 +50,9 @@ def cmd_sample(args) -> int:
         except ValueError as e:
             raise ConfigError(f"--config is not valid JSON: {one_line(str(e), 120)}") from None
     elif args.arch_str:
-        if space.name != "nb201":
-            raise ConfigError("--arch-str is for the nb201 space")
+        if "arch_str" not in space.config_keys:  # a cell space whose config is one arch string
+            names = [s.name for s in list_spaces() if "arch_str" in s.config_keys]
+            raise ConfigError(f"--arch-str is for the {', '.join(names)} space")
         config = {"arch_str": args.arch_str}
     else:
         config = space.sample(args.seed)

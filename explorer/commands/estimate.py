@@ -95,7 +95,9 @@ def register(sub) -> None:
             x.set_defaults(handler=cmd_extract)
 
     r = esub.add_parser("ranking", help="Spearman rho of each estimator against NB201 accuracies")
-    r.add_argument("--space", default="nb201")
+    from ..estimators.ranking import CELL_SPACE
+
+    r.add_argument("--space", default=CELL_SPACE)
     r.add_argument("--json", action="store_true")
     r.set_defaults(handler=cmd_ranking)
 

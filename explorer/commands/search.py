@@ -11,19 +11,21 @@ from pathlib import Path
 
 from ..errors import ExplorerError
 from ..jobs import Progress
+from ..spaces import get_space, spaces_with
 from ._output import print_json
-
-SPACES = ("ofa-mbv3-w1.0", "ofa-mbv3-w1.2")
 
 
 def register(sub) -> None:
+    spaces = [s.name for s in spaces_with(supports_supernet=True)]  # configs of the elastic supernet
     p = sub.add_parser("search", help="evolutionary subnet search under a latency constraint")
     ssub = p.add_subparsers(dest="search_command", metavar="SUBCOMMAND", required=True)
 
     e = ssub.add_parser(
         "evolution", help="OFA's evolutionary search (accuracy estimate under a latency budget)"
     )
-    e.add_argument("--space", default="ofa-mbv3-w1.2", choices=SPACES)
+    e.add_argument(
+        "--space", choices=spaces, help="default: the space of the official predictor and Note10 tables"
+    )
     e.add_argument(
         "--constraint", type=float, required=True, help="latency budget (ms; MMACs with --latency macs)"
     )
@@ -80,9 +82,7 @@ def register(sub) -> None:
 
 def latency_fn(name: str, space: str):
     """(callable config -> cost, resolutions it supports or None)."""
-    from ..spaces.ofa_geometry import W10, W12
-
-    geo = W12 if space.endswith("w1.2") else W10
+    geo = get_space(space).geo
     if name == "macs":
         from ..spaces.ofa_features import ofa_block_macs
 
@@ -90,9 +90,13 @@ def latency_fn(name: str, space: str):
     from ..search.ofa_lut import NOTE10_DEVICE, LUTLatency
 
     if name in ("note10", NOTE10_DEVICE):
-        if space != "ofa-mbv3-w1.2":
+        from ..latency.devices import load_device
+
+        dev = load_device(NOTE10_DEVICE)
+        if not dev.covers(space):
             raise ExplorerError(
-                "the Note10 latency tables are for ofa-mbv3-w1.2; use --latency macs or a table DIR"
+                f"the Note10 latency tables are for {', '.join(dev.spaces)}; "
+                "use --latency macs or a table DIR"
             )
         lut = LUTLatency(NOTE10_DEVICE, geo)
     else:
@@ -101,11 +105,11 @@ def latency_fn(name: str, space: str):
 
 
 def _accuracy(args):
-    from ..search.predictor import AccuracyPredictor
+    from ..search.predictor import AccuracyPredictor, official_space
 
     if args.accuracy == "official":
-        if args.space != "ofa-mbv3-w1.2":
-            raise ExplorerError("the official ImageNet predictor is for ofa-mbv3-w1.2")
+        if args.space != official_space():
+            raise ExplorerError(f"the official ImageNet predictor is for {official_space()}")
         return AccuracyPredictor.official_w12(), None
     if args.accuracy == "supernet":
         if not args.supernet:
@@ -128,14 +132,14 @@ def _accuracy(args):
 
 def cmd_evolution(args) -> int:
     from ..search.evolution import ConfigOps, EvolutionSearch
+    from ..search.predictor import official_space
 
+    args.space = args.space or official_space()
     lat, lat_res = latency_fn(args.latency, args.space)
     acc, acc_res = _accuracy(args)
     res = args.resolutions or lat_res or acc_res
     if res is None:
-        from ..spaces.ofa_geometry import W10, W12
-
-        res = list((W12 if args.space.endswith("w1.2") else W10).resolutions)
+        res = list(get_space(args.space).geo.resolutions)
     if lat_res is not None and any(r not in lat_res for r in res):
         raise ExplorerError(f"the latency tables cover resolutions {lat_res} only")
     search = EvolutionSearch(

@@ -1,4 +1,5 @@
-"""`nas-explorer spaces`: the registered search spaces and their sizes."""
+"""`nas-explorer spaces`: the registered search spaces and their sizes; `--json` gives each space's
+self-description (family, ops, geometry, config schema, flags) besides name, size and description."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ def register(sub) -> None:
 def cmd_spaces(args) -> int:
     spaces = list_spaces()
     if args.json:
-        print_json([{"name": s.name, "size": s.size(), "description": s.description} for s in spaces])
+        print_json([s.describe() for s in spaces])
         return 0
     print_table(
         ["space", "size", "description"],

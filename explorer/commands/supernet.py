@@ -12,17 +12,17 @@ from pathlib import Path
 
 from ..errors import ConfigError, ExplorerError
 from ..jobs import Cancelled, Progress, ProgressWriter, tee
+from ..spaces import default_space, spaces_with
 from ._output import print_json
-
-SPACES = ("ofa-mbv3-w1.0", "ofa-mbv3-w1.2")
 
 
 def register(sub) -> None:
+    spaces = [s.name for s in spaces_with(supports_supernet=True)]  # the elastic supernet's spaces
     p = sub.add_parser("supernet", help="create, train (progressive shrinking) and extract OFA supernets")
     ssub = p.add_subparsers(dest="supernet_command", metavar="SUBCOMMAND", required=True)
 
     n = ssub.add_parser("new", help="write a freshly initialised supernet checkpoint")
-    n.add_argument("--space", required=True, choices=SPACES)
+    n.add_argument("--space", required=True, choices=spaces)
     n.add_argument("--n-classes", type=int, default=1000)
     n.add_argument(
         "--resolutions", type=int, nargs="+", default=None, help="elastic resolutions (default: the space's)"
@@ -34,7 +34,7 @@ def register(sub) -> None:
 
     t = ssub.add_parser("train", help="progressive shrinking: teacher -> kernel -> depth -> expand")
     t.add_argument("-o", "--output", required=True, help="checkpoint file (written atomically)")
-    t.add_argument("--space", default="ofa-mbv3-w1.0", choices=SPACES)
+    t.add_argument("--space", default=default_space(supports_supernet=True).name, choices=spaces)
     t.add_argument("--init", help="start from this supernet checkpoint (e.g. from `supernet new`)")
     t.add_argument("--resume", action="store_true", help="continue the run saved in --output if it exists")
     t.add_argument("--data", default="builtin", help="builtin | cifar-sample | NPZ file | ImageFolder dir")

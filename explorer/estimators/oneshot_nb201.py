@@ -75,15 +75,9 @@ class NB201Skeleton:
         return NB201Space(channels=self.C, cells_per_stage=self.N, n_classes=self.n_classes)
 
     def plan(self) -> list[tuple[str, str, int]]:
-        """[(kind, name, width)] in execution order: ("reduce", "reduce1", 32), ("cell", "s1c0", 16)..."""
-        out, width = [], self.C
-        for s in range(3):
-            if s:
-                width *= 2
-                out.append(("reduce", f"reduce{s}", width))
-            for c in range(self.N):
-                out.append(("cell", f"s{s + 1}c{c}", width))
-        return out
+        """[(kind, name, width)] in execution order: ("reduce", "reduce1", 32), ("cell", "s1c0", 16)...
+        (the space's own skeleton, so the supernet and the encoded graph never disagree)."""
+        return [(kind, name, width) for kind, name, width, _ in self.space().skeleton()]
 
 
 class NB201FixedParts(nn.Module):

@@ -8,11 +8,14 @@ import json
 import math
 from pathlib import Path
 
+from ..spaces.nb201 import NB201
 from ._common import EstimatorError
 
 REPO = Path(__file__).resolve().parents[2]
-NB201_CSV = REPO / ".." / "shared" / "data" / "nb201" / "nb201_cifar10_200ep.csv"
-RANKING_FILES = {"nb201": REPO / "resources" / "estimator_ranking_nb201.json"}
+NB201_CSV = REPO / ".." / "shared/data/nb201/nb201_cifar10_200ep.csv"
+# the space whose cells the one-shot and SMASH estimators score, and the only one ranked so far
+CELL_SPACE = NB201.name
+RANKING_FILES = {CELL_SPACE: REPO / "resources" / "estimator_ranking_nb201.json"}
 
 # what the metrics panel offers; "needs" says what must exist before the estimator can score
 ESTIMATORS = (
@@ -29,14 +32,14 @@ ESTIMATORS = (
         "key": "oneshot",
         "label": "One-shot (weight sharing)",
         "kind": "inherited weights",
-        "spaces": "nb201",
+        "spaces": CELL_SPACE,
         "needs": "a trained one-shot supernet checkpoint",
     },
     {
         "key": "smash",
         "label": "SMASH (hypernetwork)",
         "kind": "generated weights",
-        "spaces": "nb201",
+        "spaces": CELL_SPACE,
         "needs": "a trained SMASH checkpoint",
     },
     {
@@ -73,7 +76,7 @@ def nb201_accuracies(
         return {r["arch_str"]: float(r[column]) for r in rows}
 
 
-def load_ranking(space: str = "nb201", path: str | Path | None = None) -> dict | None:
+def load_ranking(space: str = CELL_SPACE, path: str | Path | None = None) -> dict | None:
     """The stored ranking table for a space ({"rows": [{"estimator", "spearman", ...}], "budget", ...}),
     or None when none has been measured."""
     p = Path(path) if path else RANKING_FILES.get(space)

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..arch import ArchGraph
-from ..estimators.ranking import ESTIMATORS, load_ranking
+from ..estimators.ranking import CELL_SPACE, ESTIMATORS, load_ranking
 
 SCORED = ("oneshot", "smash")  # estimators this dock can run itself (from a checkpoint)
 LIVE = ("params", "zen", "gradsign")  # computed by the live metrics already
@@ -55,13 +55,13 @@ def nb201_arch(graph: ArchGraph) -> str | None:
     """The NB201 cell the graph holds (read from its nodes, not trusted from meta), or None. The
     skeleton may differ from the space's C=16, N=5 (the estimator brings its own), so this reads the
     cell (`read_config`) rather than `decode`, which also requires the space's whole network."""
-    if space_of(graph) != "nb201":
+    if space_of(graph) != CELL_SPACE:
         return None
     from ..errors import ExplorerError
     from ..spaces import get_space
 
     try:
-        return get_space("nb201").read_config(graph)["arch_str"]
+        return get_space(CELL_SPACE).read_config(graph)["arch_str"]
     except (ExplorerError, KeyError, ValueError):
         return None
 
@@ -303,10 +303,10 @@ class EstimatorsPanel(QWidget):
 
     # -- ranking table -------------------------------------------------------------------------
     def _show_ranking(self) -> None:
-        table = load_ranking(self.space) if self.space in ("nb201",) else None
+        table = load_ranking(self.space)
         measured_on = self.space
         if table is None:  # the only space measured so far; label it as such
-            table, measured_on = load_ranking("nb201"), "nb201"
+            table, measured_on = load_ranking(CELL_SPACE), CELL_SPACE
         rows = (table or {}).get("rows", [])
         self._rows = rows
         self.table.setRowCount(len(rows))

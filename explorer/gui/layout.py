@@ -33,7 +33,8 @@ def collapsible(g: nx.DiGraph) -> dict[str, list[str]]:
 
 def default_collapsed(g: nx.DiGraph, space: str | None = None, max_nodes: int = 24) -> set[str]:
     """What a freshly opened graph shows collapsed: nothing for small graphs; every multi-node
-    group for big ones; for NB201 the first cell stays open (the cell is what users edit)."""
+    group for big ones; a space with an `edit_group` (NB201: stage1) keeps that group's first unit
+    open (the cell is what users edit)."""
     if g.number_of_nodes() <= max_nodes:
         return set()
     groups: dict[str, list[str]] = {}
@@ -41,9 +42,13 @@ def default_collapsed(g: nx.DiGraph, space: str | None = None, max_nodes: int = 
         if d.get("group"):
             groups.setdefault(d["group"], []).append(n)
     out = {k for k, m in groups.items() if len(m) > 1}
-    if space == "nb201" and "stage1" in out:
-        out.discard("stage1")
-        cells = sorted({unit_of(n) for n in groups["stage1"] if unit_of(n)})
+    from ..spaces import find_space
+
+    sp = find_space(space)
+    keep = sp.edit_group if sp is not None else None
+    if keep in out:
+        out.discard(keep)
+        cells = sorted({unit_of(n) for n in groups[keep] if unit_of(n)})
         out |= set(cells[1:])
     return out
 

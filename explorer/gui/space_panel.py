@@ -46,7 +46,7 @@ class SpacePanel(QWidget):
         self.sample_btn = QPushButton("Sample")
         self.mutate_btn = QPushButton("Mutate")
         self.sample_btn.setToolTip("a seeded uniform sample from the space")
-        self.mutate_btn.setToolTip("mutate the current candidate (OFA: kernel/expand/depth, resolution)")
+        self.mutate_btn.setToolTip("mutate the current candidate with the space's own mutation")
         top.addWidget(QLabel("Space"), 0, 0)
         top.addWidget(self.space, 0, 1, 1, 2)
         top.addWidget(QLabel("Seed"), 1, 0)
@@ -67,9 +67,10 @@ class SpacePanel(QWidget):
         self.mutate_btn.clicked.connect(self.mutate)
         self.space.currentTextChanged.connect(self._build_form)
         self._form_space = ""
+        self._json: QLineEdit | None = None
         self._build_form(self.space.currentText())
 
-    # -- form --------------------------------------------------------------------------------
+    # -- form (generated from the space's schema) ----------------------------------------------
     def _combo(self, key: str, values, tip: str = "") -> QComboBox:
         c = QComboBox()
         for v in values:
@@ -80,39 +81,28 @@ class SpacePanel(QWidget):
         return c
 
     def _build_form(self, name: str) -> None:
+        """One combo per schema entry, laid out by the schema's rows; a space without a schema
+        is edited as JSON."""
         self.widgets = {}
+        self._json = None
         self._form_space = name
         box = QWidget()
         grid = QGridLayout(box)
         grid.setContentsMargins(2, 2, 2, 2)
         grid.setVerticalSpacing(2)
-        space = get_space(name)
-        if name.startswith("ofa-mbv3"):
-            from ..spaces.ofa_geometry import DEPTHS, EXPANDS, KERNELS, MAX_DEPTH, N_STAGES
-
-            grid.addWidget(QLabel("resolution"), 0, 0)
-            grid.addWidget(self._combo("r", space.geo.resolutions, "input resolution"), 0, 1, 1, 2)
-            r = 1
-            for s in range(N_STAGES):
-                lab = QLabel(f"<b>stage{s + 1}</b>  depth")
-                grid.addWidget(lab, r, 0)
-                grid.addWidget(self._combo(f"d{s}", DEPTHS, "blocks in this stage"), r, 1, 1, 2)
-                r += 1
-                for j in range(MAX_DEPTH):
-                    i = s * MAX_DEPTH + j
-                    grid.addWidget(QLabel(f"   block{i}"), r, 0)
-                    grid.addWidget(self._combo(f"k{i}", KERNELS, "kernel size"), r, 1)
-                    grid.addWidget(self._combo(f"e{i}", EXPANDS, "expand ratio"), r, 2)
-                    r += 1
-            grid.addWidget(QLabel("k = kernel, e = expand ratio"), r, 0, 1, 3)
-        elif name == "nb201":
-            from ..arch.ops.nb201 import NB201_OPS
-            from ..spaces.nb201 import EDGES
-
-            for k, (to, frm) in enumerate(EDGES):
-                grid.addWidget(QLabel(f"edge {frm}\u2192{to}"), k, 0)
-                grid.addWidget(self._combo(f"op{k}", NB201_OPS, "the op on this cell edge"), k, 1)
-        else:  # a space without a dedicated form: its config as JSON
+        schema = get_space(name).schema()
+        if schema is not None:
+            rows = schema.layout()
+            width = max(len(row.cells) for row in rows)
+            for r, row in enumerate(rows):
+                grid.addWidget(QLabel(f"<b>{row.label}</b>" if row.heading else row.label), r, 0)
+                for c, (key, index) in enumerate(row.cells):
+                    f = schema.field(key)
+                    span = width - c if c == len(row.cells) - 1 else 1  # the last entry fills the row
+                    grid.addWidget(self._combo(f.widget_id(index), f.choices, f.help), r, 1 + c, 1, span)
+            if schema.note:
+                grid.addWidget(QLabel(schema.note), len(rows), 0, 1, width + 1)
+        else:
             edit = QLineEdit()
             edit.editingFinished.connect(self._form_edited)
             self._json = edit
@@ -133,43 +123,30 @@ class SpacePanel(QWidget):
             w.blockSignals(False)
 
     def show_config(self, cfg: dict) -> None:
-        name = self._form_space
-        if name.startswith("ofa-mbv3"):
-            from ..spaces.ofa_geometry import MAX_DEPTH
-
-            self._set("r", cfg["r"])
-            for s, d in enumerate(cfg["d"]):
-                self._set(f"d{s}", d)
-                for j in range(MAX_DEPTH):
-                    i = s * MAX_DEPTH + j
-                    self._set(f"k{i}", cfg["ks"][i])
-                    self._set(f"e{i}", cfg["e"][i])
-                    for key in (f"k{i}", f"e{i}"):
-                        self.widgets[key].setEnabled(j < d)
-        elif name == "nb201":
-            from ..spaces.nb201 import parse_arch_str
-
-            for k, op in enumerate(parse_arch_str(cfg["arch_str"])):
-                self._set(f"op{k}", op)
-        elif hasattr(self, "_json"):
-            self._json.setText(json.dumps(cfg))
+        space = get_space(self._form_space)
+        schema = space.schema()
+        if schema is None:
+            if self._json is not None:
+                self._json.setText(json.dumps(cfg))
+            return
+        values = space.form_values(cfg)
+        for f in schema.fields:
+            for i in f.indices():
+                wid = f.widget_id(i)
+                self._set(wid, values[f.key] if i is None else values[f.key][i])
+                if not space.form_active(values, f.key, i):
+                    self.widgets[wid].setEnabled(False)
 
     def config_from_form(self) -> dict:
-        name = self._form_space
-        if name.startswith("ofa-mbv3"):
-            from ..spaces.ofa_geometry import N_BLOCKS, N_STAGES
-
-            return {
-                "ks": [self.widgets[f"k{i}"].currentData() for i in range(N_BLOCKS)],
-                "e": [self.widgets[f"e{i}"].currentData() for i in range(N_BLOCKS)],
-                "d": [self.widgets[f"d{s}"].currentData() for s in range(N_STAGES)],
-                "r": self.widgets["r"].currentData(),
-            }
-        if name == "nb201":
-            from ..spaces.nb201 import arch_str_of
-
-            return {"arch_str": arch_str_of([self.widgets[f"op{k}"].currentData() for k in range(6)])}
-        return json.loads(self._json.text() or "{}")
+        space = get_space(self._form_space)
+        schema = space.schema()
+        if schema is None:
+            return json.loads(self._json.text() or "{}")
+        values = {}
+        for f in schema.fields:
+            entries = [self.widgets[f.widget_id(i)].currentData() for i in f.indices()]
+            values[f.key] = entries if f.length else entries[0]
+        return space.config_from_form(values)
 
     # -- graph <-> form ----------------------------------------------------------------------
     def follow(self, graph: ArchGraph) -> dict | None:

@@ -9,6 +9,8 @@ from explorer.arch import ArchGraph
 
 from .supernet import ProxylessSupernet
 
+# the `meta.space` of derived graphs (not a registered search space: its networks depend on the
+# skeleton each search is given); the one place the name is written
 SPACE = "proxyless-cifar"
 
 

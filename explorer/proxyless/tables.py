@@ -16,6 +16,7 @@ from typing import Protocol
 from explorer.arch import OPS
 from explorer.errors import ExplorerError
 
+from .derive import SPACE
 from .supernet import LayerPlan
 
 SYNTHETIC = "synthetic"
@@ -118,7 +119,7 @@ class LutDeviceSource:
                 for k in missing
             }
             stop = None if should_stop is None else (lambda _n: should_stop())
-            profile(dev, specs, should_stop=stop, progress=progress, spaces=["proxyless-cifar"])
+            profile(dev, specs, should_stop=stop, progress=progress, spaces=[SPACE])
             missing = dev.missing(layers)
             if missing and should_stop is not None and should_stop():
                 from explorer.jobs import Cancelled

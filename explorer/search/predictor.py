@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from explorer.errors import ExplorerError, FormatError
-from explorer.spaces.ofa_geometry import EXPANDS, KERNELS, MAX_DEPTH, N_BLOCKS, N_STAGES
+from explorer.spaces.ofa_geometry import EXPANDS, KERNELS, N_BLOCKS, active_blocks
 from explorer.tensorfile import load_tensors, save_tensors
 
 OFFICIAL_W12 = (
@@ -28,11 +28,9 @@ N_FEATURES = 2 * 3 * N_BLOCKS + N_RES_SLOTS
 
 def encode(config: dict, r_base: int = 112, r_step: int = 16) -> torch.Tensor:
     x = torch.zeros(N_FEATURES)
-    for s in range(N_STAGES):
-        for j in range(config["d"][s]):
-            i = s * MAX_DEPTH + j
-            x[i * 3 + KERNELS.index(config["ks"][i])] = 1
-            x[3 * N_BLOCKS + i * 3 + EXPANDS.index(config["e"][i])] = 1
+    for i in active_blocks(config["d"]):
+        x[i * 3 + KERNELS.index(config["ks"][i])] = 1
+        x[3 * N_BLOCKS + i * 3 + EXPANDS.index(config["e"][i])] = 1
     slot = (int(config["r"]) - r_base) // r_step
     if not 0 <= slot < N_RES_SLOTS:
         raise ExplorerError(
@@ -53,6 +51,18 @@ def mlp(hidden: int = 400) -> nn.Sequential:
         nn.ReLU(),
         nn.Linear(hidden, 1),
     )
+
+
+def official_space() -> str:
+    """The space the shipped official predictor is for, as its provenance JSON records it."""
+    prov = OFFICIAL_W12.with_suffix(".json")
+    try:
+        space = json.loads(prov.read_text(encoding="utf-8")).get("space")
+    except (OSError, ValueError, AttributeError):
+        space = None
+    if not isinstance(space, str):
+        raise ExplorerError(f"the official predictor's provenance is missing or names no space ({prov})")
+    return space
 
 
 class AccuracyPredictor:
@@ -76,7 +86,7 @@ class AccuracyPredictor:
     # -- files -----------------------------------------------------------------------------
     @classmethod
     def official_w12(cls) -> AccuracyPredictor:
-        """The official OFA ImageNet predictor for ofa-mbv3-w1.2 (shipped copy; provenance JSON beside it)."""
+        """The official OFA ImageNet predictor of `official_space()` (shipped, provenance beside it)."""
         if not OFFICIAL_W12.is_file():
             raise ExplorerError(f"the official predictor is missing ({OFFICIAL_W12})")
         return cls.load(OFFICIAL_W12)

@@ -1,4 +1,11 @@
-"""The interface every search space implements."""
+"""The interface every search space implements, and what a space says about itself.
+
+A space describes itself so callers ask the registry instead of naming spaces: `name`, `family`
+(the kind of network; latency devices declare coverage by space or family, and the latency registry
+answers "which devices cover this space" from it, so spaces never import latency), `description`,
+`size()`, the config `schema()` the GUI builds its form from, `geometry()`, the registry `ops()` it
+uses, `default_resolution`, its sampler, `decode`, and capability flags (`supports_supernet`,
+`edit_group`)."""
 
 from __future__ import annotations
 
@@ -7,16 +14,21 @@ from abc import ABC, abstractmethod
 
 from ..arch.graph import ArchGraph
 from ..errors import ConfigError, clip
+from .schema import ConfigSchema
 
 
 class SearchSpace(ABC):
     name: str = ""
+    family: str = ""  # the kind of network ("ofa-mbv3", "nb201"); several spaces may share one
     description: str = ""
-    # what the latency package asks (see `latency_support`): the family of spaces sharing one
-    # config format, its other spellings, and its latency features (None: no network-wise predictor)
-    family: str = ""
+    # what the latency package asks (see `latency_support`): other spellings of the family, and its
+    # latency features (None: no network-wise predictor)
     aliases: tuple[str, ...] = ()
     latency = None
+    default_resolution: int = 224
+    config_keys: tuple[str, ...] = ()  # the fields of a native config
+    supports_supernet: bool = False  # trains as the elastic OFA supernet (explorer.supernet)
+    edit_group: str | None = None  # the node group whose first unit the editor keeps expanded
 
     @abstractmethod
     def size(self) -> int:
@@ -76,6 +88,47 @@ class SearchSpace(ABC):
 
     def default_config(self) -> dict:
         return self.sample(0)
+
+    # -- self-description ------------------------------------------------------------------
+    def schema(self) -> ConfigSchema | None:
+        """The config as form fields; None: the form edits the config as JSON."""
+        return None
+
+    def form_values(self, config: dict) -> dict:
+        """{field key: value} of a config (the checked config itself unless a space maps it)."""
+        return self.check(config)
+
+    def config_from_form(self, values: dict) -> dict:
+        """The native config of form values (inverse of `form_values`)."""
+        return dict(values)
+
+    def form_active(self, values: dict, key: str, index: int | None) -> bool:
+        """Whether an entry changes the network (OFA: blocks beyond a stage's depth do not)."""
+        return True
+
+    def geometry(self) -> dict:
+        """The fixed parts of the network (widths, strides, skeleton) as plain JSON."""
+        return {}
+
+    def ops(self) -> tuple[str, ...]:
+        """Registry names of every op an encoded config can hold."""
+        return ()
+
+    def describe(self) -> dict:
+        """Everything above as plain JSON (`nas-explorer spaces --json`)."""
+        schema = self.schema()
+        return {
+            "name": self.name,
+            "size": self.size(),
+            "description": self.description,
+            "family": self.family,
+            "default_resolution": self.default_resolution,
+            "config_keys": list(self.config_keys),
+            "ops": list(self.ops()),
+            "supports_supernet": self.supports_supernet,
+            "geometry": self.geometry(),
+            "schema": schema.as_dict() if schema else None,
+        }
 
     @staticmethod
     def rng(seed: int | None) -> random.Random:

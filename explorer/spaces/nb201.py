@@ -15,6 +15,7 @@ from ..errors import ConfigError
 from .base import SearchSpace
 from .nb201_features import NB201_LATENCY
 from .registry import register_space
+from .schema import ConfigSchema, Field, FormRow
 
 EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))  # (to, from) in arch-string order
 
@@ -49,15 +50,73 @@ def arch_str_of(ops: list[str]) -> str:
     return "+".join(nodes)
 
 
+SCHEMA = ConfigSchema(
+    fields=(Field("ops", NB201_OPS, len(EDGES), "op", "the op on this cell edge", short="op"),),
+    rows=tuple(FormRow(f"edge {frm}\u2192{to}", (("ops", k),)) for k, (to, frm) in enumerate(EDGES)),
+)
+OPS = (
+    "input",
+    "conv",
+    "nb201_resblock",
+    *NB201_OPS,
+    "add",
+    "batchnorm",
+    "activation",
+    "global_avgpool",
+    "linear",
+    "output",
+)
+
+
 class NB201Space(SearchSpace):
     name = "nb201"
+    family = "nb201"
     description = "NAS-Bench-201 cell (5 ops on 6 edges) in the CIFAR skeleton C=16, N=5, 10 classes"
-    family, aliases, latency = "nb201", ("nas-bench-201", "nasbench201", "nb-201"), NB201_LATENCY
+    aliases, latency = ("nas-bench-201", "nasbench201", "nb-201"), NB201_LATENCY
+    config_keys = ("arch_str",)
+    edit_group = "stage1"  # the first cell is what users edit
 
     def __init__(
         self, channels: int = 16, cells_per_stage: int = 5, n_classes: int = 10, resolution: int = 32
     ):
         self.C, self.N, self.n_classes, self.resolution = channels, cells_per_stage, n_classes, resolution
+        self.default_resolution = resolution
+
+    def skeleton(self) -> list[tuple[str, str, int, int]]:
+        """[(kind, name, width, stage)] in execution order: ("cell", "s1c0", 16, 1) ...
+        ("reduce", "reduce1", 32, 2) ...; the macro network around the cells (and the order the
+        one-shot estimators run it in)."""
+        out, width = [], self.C
+        for s in range(3):
+            if s:
+                width *= 2
+                out.append(("reduce", f"reduce{s}", width, s + 1))
+            for c in range(self.N):
+                out.append(("cell", f"s{s + 1}c{c}", width, s + 1))
+        return out
+
+    # -- self-description ------------------------------------------------------------------
+    def schema(self) -> ConfigSchema:
+        return SCHEMA
+
+    def form_values(self, config: dict) -> dict:
+        return {"ops": parse_arch_str(self.check(config)["arch_str"])}
+
+    def config_from_form(self, values: dict) -> dict:
+        return {"arch_str": arch_str_of(list(values["ops"]))}
+
+    def ops(self) -> tuple[str, ...]:
+        return OPS
+
+    def geometry(self) -> dict:
+        return {
+            "channels": self.C,
+            "cells_per_stage": self.N,
+            "n_classes": self.n_classes,
+            "resolution": self.resolution,
+            "edges": [[frm, to] for to, frm in EDGES],
+            "skeleton": [list(part) for part in self.skeleton()],
+        }
 
     def size(self) -> int:
         return len(NB201_OPS) ** len(EDGES)
@@ -97,16 +156,14 @@ class NB201Space(SearchSpace):
         g.connect(prev, stem)
         prev = stem
         step()
-        width = self.C
-        for s in range(3):
-            if s:
-                width *= 2
-                res = node("nb201_resblock", f"reduce{s}", {"out_channels": width, "stride": 2}, f"reduce{s}")
+        for kind, nid, width, stage in self.skeleton():
+            if kind == "reduce":
+                res = node("nb201_resblock", nid, {"out_channels": width, "stride": 2}, nid)
                 g.connect(prev, res)
                 prev = res
                 step()
-            for c in range(self.N):
-                prev = self._cell(g, node, step, prev, ops, f"s{s + 1}c{c}", f"stage{s + 1}")
+            else:
+                prev = self._cell(g, node, step, prev, ops, nid, f"stage{stage}")
         head = [
             ("batchnorm", "lastbn", None),
             ("activation", "lastact", {"act": "relu"}),

@@ -7,22 +7,31 @@ from __future__ import annotations
 
 from ..arch.graph import ArchGraph
 from ..errors import ConfigError
+from . import ofa_geometry
 from .base import SearchSpace
 from .ofa_features import OFA_LATENCY
 from .ofa_geometry import DEPTHS, EXPANDS, KERNELS, MAX_DEPTH, N_BLOCKS, N_STAGES, W10, W12, OFAGeometry
 from .registry import register_space
+from .schema import ConfigSchema, Field, FormRow
+
+OPS = ("input", "conv", "mbconv", "global_avgpool", "dropout", "linear", "output")
 
 
 class OFAMobileNetV3Space(SearchSpace):
-    family, aliases, latency = "ofa-mbv3", ("ofa",), OFA_LATENCY
+    family = "ofa-mbv3"
+    config_keys = ("ks", "e", "d", "r")
+    supports_supernet = True
+    aliases, latency = ("ofa",), OFA_LATENCY
 
     def __init__(self, name: str, geo: OFAGeometry):
         self.name = name
         self.geo = geo
+        self.default_resolution = 224 if 224 in geo.resolutions else geo.resolutions[-1]
         self.description = (
             f"Once-for-All MobileNetV3 w{geo.width_mult}: 20 blocks, kernel {{3,5,7}}, expand {{3,4,6}}, "
             f"depth {{2,3,4}} per stage, resolution {geo.resolutions[0]}-{geo.resolutions[-1]}"
         )
+        self._schema = _schema(geo)
 
     def size(self) -> int:
         per_stage = sum((len(KERNELS) * len(EXPANDS)) ** d for d in DEPTHS)
@@ -47,7 +56,7 @@ class OFAMobileNetV3Space(SearchSpace):
                 if v not in allowed or isinstance(v, bool):
                     raise ConfigError(f"{self.name}: {key}[{i}]={v!r} is not one of {list(allowed)}")
             out[key] = [int(v) for v in vals]
-        r = config.get("r", 224 if 224 in self.geo.resolutions else self.geo.resolutions[-1])
+        r = config.get("r", self.default_resolution)
         if r not in self.geo.resolutions or isinstance(r, bool):
             lo, hi = self.geo.resolutions[0], self.geo.resolutions[-1]
             raise ConfigError(f"{self.name}: resolution r={r!r} is not in {lo}..{hi} step 4")
@@ -70,7 +79,40 @@ class OFAMobileNetV3Space(SearchSpace):
         return {"ks": [3] * N_BLOCKS, "e": [3] * N_BLOCKS, "d": [2] * N_STAGES, "r": r}
 
     def active_blocks(self, config: dict) -> list[int]:
-        return [s * MAX_DEPTH + j for s in range(N_STAGES) for j in range(config["d"][s])]
+        return ofa_geometry.active_blocks(config["d"])
+
+    # -- self-description ------------------------------------------------------------------
+    def schema(self) -> ConfigSchema:
+        return self._schema
+
+    def form_active(self, values: dict, key: str, index: int | None) -> bool:
+        if key in ("ks", "e") and index is not None:
+            return index % MAX_DEPTH < values["d"][index // MAX_DEPTH]
+        return True
+
+    def ops(self) -> tuple[str, ...]:
+        return OPS
+
+    def geometry(self) -> dict:
+        geo = self.geo
+        stages = [
+            {"width": w, "stride": st, "act": a, "se": se, "max_depth": MAX_DEPTH}
+            for w, st, a, se in zip(geo.stage_widths, geo.stage_strides, geo.stage_acts, geo.stage_se)
+        ]
+        return {
+            "width_mult": geo.width_mult,
+            "stem": geo.stem,
+            "first_block": geo.first_block,
+            "stages": stages,
+            "final_expand": geo.final_expand,
+            "last_channel": geo.last_channel,
+            "n_classes": geo.n_classes,
+            "dropout": geo.dropout,
+            "resolutions": list(geo.resolutions),
+            "kernels": list(KERNELS),
+            "expands": list(EXPANDS),
+            "depths": list(DEPTHS),
+        }
 
     def encode(self, config: dict) -> ArchGraph:
         cfg = self.check(config)
@@ -105,18 +147,16 @@ class OFAMobileNetV3Space(SearchSpace):
                 "stem",
             )
         )
-        for s in range(N_STAGES):
-            for j in range(cfg["d"][s]):
-                i = s * MAX_DEPTH + j
-                params = {
-                    "out_channels": geo.stage_widths[s],
-                    "kernel": cfg["ks"][i],
-                    "stride": geo.stage_strides[s] if j == 0 else 1,
-                    "expand_ratio": float(cfg["e"][i]),
-                    "se": geo.stage_se[s],
-                    "act": geo.stage_acts[s],
-                }
-                chain.append(node("mbconv", f"block{i}", params, f"stage{s + 1}"))
+        for b in ofa_geometry.ofa_blocks(cfg, geo):
+            params = {
+                "out_channels": b.out_channels,
+                "kernel": b.kernel,
+                "stride": b.stride,
+                "expand_ratio": float(b.expand),
+                "se": b.se,
+                "act": b.act,
+            }
+            chain.append(node("mbconv", b.node_id, params, f"stage{b.stage + 1}"))
         head = [
             ("conv", "final_expand", {"out_channels": geo.final_expand, "kernel": 1, "act": "h_swish"}),
             ("global_avgpool", "pool", None),
@@ -183,6 +223,26 @@ class OFAMobileNetV3Space(SearchSpace):
 
     def default_config(self) -> dict:
         return self.sample(0)
+
+
+def _schema(geo: OFAGeometry) -> ConfigSchema:
+    """Resolution, then per stage its depth and the kernel / expand ratio of each of its blocks."""
+    rows = [FormRow("resolution", (("r", None),))]
+    for s in range(N_STAGES):
+        rows.append(FormRow(f"stage{s + 1}  depth", (("d", s),), heading=True))
+        for j in range(MAX_DEPTH):
+            i = s * MAX_DEPTH + j
+            rows.append(FormRow(f"   block{i}", (("ks", i), ("e", i))))
+    return ConfigSchema(
+        fields=(
+            Field("ks", KERNELS, N_BLOCKS, "kernel", "kernel size", short="k"),
+            Field("e", EXPANDS, N_BLOCKS, "expand", "expand ratio"),
+            Field("d", DEPTHS, N_STAGES, "depth", "blocks in this stage"),
+            Field("r", geo.resolutions, 0, "resolution", "input resolution"),
+        ),
+        rows=tuple(rows),
+        note="k = kernel, e = expand ratio",
+    )
 
 
 OFA_W10 = register_space(OFAMobileNetV3Space("ofa-mbv3-w1.0", W10))

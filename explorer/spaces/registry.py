@@ -31,6 +31,26 @@ def list_spaces() -> list[SearchSpace]:
     return list(_SPACES.values())
 
 
+def find_space(name) -> SearchSpace | None:
+    """The registered space of that name, or None (a graph's `meta.space` may name any space)."""
+    _load_builtin()
+    return _SPACES.get(name) if isinstance(name, str) else None
+
+
+def spaces_with(**flags) -> list[SearchSpace]:
+    """Registered spaces whose attributes equal `flags` (e.g. supports_supernet=True), in
+    registration order: callers pick spaces by what they can do, never by name."""
+    return [s for s in list_spaces() if all(getattr(s, k, None) == v for k, v in flags.items())]
+
+
+def default_space(**flags) -> SearchSpace:
+    """The first registered space with `flags`: the default of a `--space` option."""
+    found = spaces_with(**flags)
+    if not found:
+        raise ConfigError(f"no registered search space has {flags}")
+    return found[0]
+
+
 def get_space(name: str) -> SearchSpace:
     _load_builtin()
     space = _SPACES.get(name) if isinstance(name, str) else None

@@ -16,7 +16,7 @@ from torch import nn
 
 from explorer.errors import ExplorerError
 from explorer.jobs import Progress, ProgressFn, StopFn
-from explorer.spaces.ofa_geometry import se_channels
+from explorer.spaces.ofa_geometry import active_blocks, se_channels
 from explorer.supernet.dynamic_ops import DynamicMBConv
 from explorer.supernet.ofa_mbv3 import OFAMobileNetV3
 from explorer.supernet.static_net import StaticOFASubnet
@@ -64,7 +64,6 @@ def node_states(supernet: OFAMobileNetV3, config: dict | None = None) -> dict[st
     """node id -> state_dict of that node's static module, for the given (default: active) config."""
     if config is not None:
         supernet.set_active(config)
-    from explorer.supernet.ofa_mbv3 import active_blocks
 
     def plain(m: nn.Module) -> dict[str, torch.Tensor]:
         return {k: v.detach().clone() for k, v in m.state_dict().items()}

@@ -15,37 +15,35 @@ from torch import nn
 
 from explorer.arch.modules import ConvBNAct, Linear, MBConv
 from explorer.errors import ConfigError
-from explorer.spaces.ofa_geometry import (
+from explorer.spaces import default_space, find_space, spaces_with
+from explorer.spaces.ofa_geometry import (  # block_io, active_blocks: importable from here as before
     DEPTHS,
     EXPANDS,
     KERNELS,
     MAX_DEPTH,
     N_BLOCKS,
     N_STAGES,
-    OFAGeometry,
+    active_blocks,
+    block_io,
     geometry,
 )
 from explorer.supernet.dynamic_ops import DynamicMBConv
 
-SPACES = {"ofa-mbv3-w1.0": 1.0, "ofa-mbv3-w1.2": 1.2}
+
+def supernet_spaces() -> list[str]:
+    """The spaces this supernet trains: those the registry flags `supports_supernet`."""
+    return [s.name for s in spaces_with(supports_supernet=True)]
+
+
+def default_supernet_space() -> str:
+    return default_space(supports_supernet=True).name
 
 
 def space_width(space: str) -> float:
-    if space not in SPACES:
-        raise ConfigError(f"unknown supernet space {space!r} (known: {', '.join(SPACES)})")
-    return SPACES[space]
-
-
-def block_io(geo: OFAGeometry, i: int) -> tuple[int, int, int]:
-    """(in_channels, out_channels, stride) of elastic block i."""
-    s, j = divmod(i, MAX_DEPTH)
-    cin = (geo.first_block if s == 0 else geo.stage_widths[s - 1]) if j == 0 else geo.stage_widths[s]
-    return cin, geo.stage_widths[s], geo.stage_strides[s] if j == 0 else 1
-
-
-def active_blocks(depths: Sequence[int]) -> list[int]:
-    """Indices of the blocks a depth setting keeps (the first d of each stage)."""
-    return [s * MAX_DEPTH + j for s in range(N_STAGES) for j in range(depths[s])]
+    sp = find_space(space)
+    if sp is None or not sp.supports_supernet:
+        raise ConfigError(f"unknown supernet space {space!r} (known: {', '.join(supernet_spaces())})")
+    return sp.geo.width_mult
 
 
 class OFAMobileNetV3(nn.Module):
@@ -53,12 +51,13 @@ class OFAMobileNetV3(nn.Module):
 
     def __init__(
         self,
-        space: str = "ofa-mbv3-w1.0",
+        space: str | None = None,
         n_classes: int = 1000,
         dropout: float = 0.1,
         resolutions: Sequence[int] | None = None,
     ):
         super().__init__()
+        space = space or default_supernet_space()
         self.space = space
         self.geo = geometry(space_width(space), n_classes)
         geo = self.geo

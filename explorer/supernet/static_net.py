@@ -11,27 +11,23 @@ import torch
 from torch import nn
 
 from explorer.arch.modules import ConvBNAct, Linear, MBConv
-from explorer.spaces.ofa_geometry import MAX_DEPTH, OFAGeometry, middle_channels, se_channels
+from explorer.spaces.ofa_geometry import OFAGeometry, ofa_blocks, se_channels
 
 
 class StaticOFASubnet(nn.Module):
     def __init__(self, geo: OFAGeometry, config: dict, dropout: float = 0.1):
         super().__init__()
-        from explorer.supernet.ofa_mbv3 import active_blocks, block_io
-
         self.config = {k: (list(v) if isinstance(v, list) else v) for k, v in config.items()}
         self.stem = ConvBNAct(3, geo.stem, 3, 2, act="h_swish")
         self.first_block = MBConv(geo.stem, geo.first_block, 3, 1, geo.stem, 0, "relu", True, False)
         self.block_ids: list[str] = []
-        for i in active_blocks(config["d"]):
-            cin, cout, stride = block_io(geo, i)
-            s = i // MAX_DEPTH
-            mid = middle_channels(cin, config["e"][i])
-            se_mid = se_channels(mid) if geo.stage_se[s] else 0
-            skip = stride == 1 and cin == cout
-            block = MBConv(cin, cout, config["ks"][i], stride, mid, se_mid, geo.stage_acts[s], skip, True)
-            self.add_module(f"block{i}", block)
-            self.block_ids.append(f"block{i}")
+        for b in ofa_blocks(config, geo):
+            se_mid = se_channels(b.mid_channels) if b.se else 0
+            block = MBConv(
+                b.in_channels, b.out_channels, b.kernel, b.stride, b.mid_channels, se_mid, b.act, b.skip, True
+            )
+            self.add_module(b.node_id, block)
+            self.block_ids.append(b.node_id)
         self.final_expand = ConvBNAct(geo.stage_widths[-1], geo.final_expand, 1, act="h_swish")
         self.feature_mix = ConvBNAct(geo.final_expand, geo.last_channel, 1, bn=False, act="h_swish")
         self.dropout = nn.Dropout(dropout)

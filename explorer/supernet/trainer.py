@@ -25,7 +25,7 @@ from explorer.supernet import distributed as dd
 from explorer.supernet.datasets import load_dataset
 from explorer.supernet.evaluate import subnet_accuracy
 from explorer.supernet.extract import extract_static
-from explorer.supernet.ofa_mbv3 import OFAMobileNetV3
+from explorer.supernet.ofa_mbv3 import OFAMobileNetV3, default_supernet_space
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ PHASE_ORDER = tuple(PHASES)
 class TrainArgs:
     """Training arguments; stored in checkpoints so a resumed run keeps its schedule."""
 
-    space: str = "ofa-mbv3-w1.0"
+    space: str = field(default_factory=default_supernet_space)
     n_classes: int | None = None  # None: from the dataset
     data: str = "builtin"
     phases: list[str] = field(default_factory=lambda: list(PHASE_ORDER))

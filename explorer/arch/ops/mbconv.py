@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ...spaces.ofa_geometry import make_divisible, se_channels
 from .. import modules as M
+from ..channels import middle_channels, se_channels
 from ..registry import Cost, OpSpec, Param, ShapeError, register_op, shape_str
 from ._common import check_kernel, conv_out, need_map
 
@@ -15,7 +15,7 @@ def mb_mid(p: dict, cin: int) -> int:
         return p["mid_channels"]
     if p["expand_ratio"] == 1:
         return cin
-    return make_divisible(round(cin * p["expand_ratio"]), 8)
+    return middle_channels(cin, p["expand_ratio"])
 
 
 def mb_has_expand(p: dict) -> bool:

@@ -9,6 +9,7 @@ from ..registry import Cost, OpSpec, Param, ShapeError, register_op, shape_str
 from ._common import need_map
 
 NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+CATEGORY = "nb201"  # the op palette's group for these ops (an op category, not a space name)
 
 
 def _same(p, i):
@@ -61,7 +62,7 @@ for _name, (_doc, _build, _cost) in _EDGE.items():
     register_op(
         OpSpec(
             name=_name,
-            category="nb201",
+            category=CATEGORY,
             doc="NAS-Bench-201 edge op. " + _doc,
             params=(),
             shape=_same,
@@ -97,7 +98,7 @@ def _res_cost(p, i, o):
 register_op(
     OpSpec(
         name="nb201_resblock",
-        category="nb201",
+        category=CATEGORY,
         doc="NAS-Bench-201 reduction block: two ReLU-conv3x3-BN and a 2x2 avgpool + 1x1 conv shortcut.",
         params=(
             Param("out_channels", int, 32, min=1, max=65536),
