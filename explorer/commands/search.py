@@ -90,7 +90,7 @@ def latency_fn(name: str, space: str):
     from ..search.ofa_lut import NOTE10_DEVICE, LUTLatency
 
     if name in ("note10", NOTE10_DEVICE):
-        from ..latency.devices import load_device
+        from ..latency.registry import load_device
 
         dev = load_device(NOTE10_DEVICE)
         if not dev.covers(space):
