@@ -30,6 +30,15 @@ def register(sub) -> None:
     i = asub.add_parser("info", help="params, MACs, shapes and a per-layer table")
     i.add_argument("file")
     i.add_argument("--json", action="store_true")
+    i.add_argument(
+        "--per-layer",
+        action="store_true",
+        help="where the cost goes: params, MACs, latency per node",
+    )
+    i.add_argument(
+        "--device", help="with --per-layer: latency per node on this device (e.g. local-cpu, measured here)"
+    )
+    i.add_argument("--sort", choices=("order", "latency", "macs", "params"), default="order")
     i.set_defaults(handler=cmd_info)
 
     v = asub.add_parser("validate", help="check a file; exit 0 when valid, 1 when the graph is invalid")
@@ -80,13 +89,24 @@ def cmd_info(args) -> int:
     graph = load_arch(args.file)
     c = count_complexity(graph)
     config, why = space_config(graph)
+    if args.device and not args.per_layer:
+        raise ConfigError("--device goes with --per-layer")
+    report = None
+    if args.per_layer:
+        from ..layer_costs import layer_report
+
+        report = layer_report(graph, args.device)
     if args.json:
         out = c.as_dict()
         out.update(name=graph.name, meta=graph.meta, config=config)
         if why:
             out["config_error"] = why
+        if report is not None:
+            out.update(report.as_dict())
         print_json(out)
         return 0
+    if report is not None:
+        return _print_per_layer(graph, args, c, report)
     print(f"{graph.name or args.file}")
     if graph.meta.get("space"):
         space = graph.meta["space"]
@@ -96,6 +116,39 @@ def cmd_info(args) -> int:
     print()
     rows = [[lc.node, lc.op, "x".join(map(str, lc.out_shape)), lc.params, lc.macs] for lc in c.layers]
     print_table(["node", "op", "output", "params", "MACs"], rows, align="lllrr")
+    return 0
+
+
+def _print_per_layer(graph, args, c, report) -> int:
+    key = {"latency": "latency_ms", "macs": "macs", "params": "params"}.get(args.sort)
+    nodes = report.sorted_by(key) if key else report.nodes
+    print(f"{graph.name or args.file}: params {human(c.params)}, MACs {human(c.macs)}", end="")
+    if report.device:
+        ms = (report.latency or {}).get("latency_ms")
+        total = f"{ms:.3f} ms" if ms is not None else (report.latency or {}).get("reason") or "n/a"
+        print(f", latency on {report.device}: {total}", end="")
+    print("\n")
+
+    def pct(n, metric):
+        s = n.share(report, metric)
+        return "" if s is None else f"{100 * s:.1f}%"
+
+    headers = ["node", "op", "group", "output", "params", "params %", "MACs", "MACs %"]
+    if report.device:
+        headers += ["ms", "ms %"]
+    rows = []
+    for n in nodes:
+        row = [n.node, n.op, n.group, "x".join(map(str, n.out_shape)), n.params, pct(n, "params"), n.macs]
+        row.append(pct(n, "macs"))
+        if report.device:
+            row += ["" if n.latency_ms is None else f"{n.latency_ms:.4f}", pct(n, "latency_ms")]
+        rows.append(row)
+    print_table(headers, rows, align="llllrrrrrr")
+    if report.missing:
+        print(
+            f"\n{len(report.missing)} layer(s) not in {report.device}'s table: measure them with "
+            f"`nas-explorer latency profile --graph {args.file} --device {report.device}`"
+        )
     return 0
 
 

@@ -4,8 +4,8 @@ and the keys it lacks are measured when a prediction needs them, so a user's own
 first start without a profiling step.
 
 Names: `local-<hardware-slug>-<torch|ort|cuda>-<T>t[-b<B>]`, e.g. `local-amd-epyc-torch-1t`;
-the short aliases `local` and `local-cpu-<torch|ort>-<T|all>t[-b<B>]` and `local-cuda[-b<B>]`
-resolve to this machine's device of that kind.
+the short aliases `local` and `local-cpu` (torch, 1 thread: the live view's row),
+`local-cpu-<torch|ort>-<T|all>t[-b<B>]` and `local-cuda[-b<B>]` resolve to this machine's device of that kind.
 
 Files: looked up where the device registry looks (`files.search_dirs`: the user directory, then
 the checkout's `luts/`), written to `default_lut_dir()`.
@@ -25,7 +25,7 @@ from .measure import MeasureConfig, cpu_count, cpu_model, environment, gpu_model
 RUNTIME_TAGS = {"torch": "torch", "onnxruntime": "ort", "torch-cuda": "cuda"}
 _TAG_RUNTIMES = {v: k for k, v in RUNTIME_TAGS.items()}
 # \A..\Z and [0-9]: `$` matches before a trailing newline and \d any Unicode digit
-_ALIAS = re.compile(r"\Alocal(?:-cpu-(torch|ort)-([0-9]+|all)t|-(cuda))?(?:-b([0-9]+))?\Z")
+_ALIAS = re.compile(r"\Alocal(?:-cpu(?:-(torch|ort)-([0-9]+|all)t)?|-(cuda))?(?:-b([0-9]+))?\Z")
 _FULL = re.compile(r"\Alocal-[a-z0-9-]+?-(torch|ort|cuda)(?:-([0-9]+)t)?(?:-b([0-9]+))?\Z")
 
 

@@ -56,7 +56,14 @@ def add_profile_parser(latency_subparsers) -> argparse.ArgumentParser:
     from explorer.spaces import list_spaces
 
     known = ", ".join(sp.name for sp in list_spaces())
-    p.add_argument("--space", required=True, help=f"search space(s), comma-separated: {known}")
+    p.add_argument("--space", help=f"search space(s), comma-separated: {known}")
+    p.add_argument(
+        "--graph",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="also every layer of this architecture file (an imported model, a hand-drawn net); repeatable",
+    )
     p.add_argument("--resolutions", type=_ints, help="OFA input resolutions, e.g. 128,160,192,224")
     p.add_argument(
         "--samples", type=int, default=20, help="sampled nets whose keys are profiled (default 20)"
@@ -114,8 +121,16 @@ def cmd_profile(args) -> int:
 
     if args.batch < 1 or args.samples < 0 or args.calibrate < 0:
         raise ExplorerError("--batch must be >= 1, --samples and --calibrate >= 0")
-    spaces = [get_space(s.strip()) for s in args.space.split(",") if s.strip()]
+    if not args.space and not args.graph:
+        raise ExplorerError("profile needs --space SPACE and/or --graph FILE")
+    spaces = [get_space(s.strip()) for s in (args.space or "").split(",") if s.strip()]
     graphs = {}
+    if args.graph:
+        from explorer.arch import load_arch
+
+        for f in args.graph:
+            g = load_arch(f)
+            graphs.setdefault(str(g.meta.get("space") or "*"), []).append(g)
     for sp in spaces:
         res = args.resolutions if hasattr(sp, "geo") else None
         if res:
@@ -125,7 +140,7 @@ def cmd_profile(args) -> int:
         cfgs = sample_configs(sp, args.samples, args.seed, res)
         if args.full:
             cfgs += coverage_configs(sp, res)
-        graphs[sp.name] = [sp.encode(c) for c in cfgs]
+        graphs.setdefault(sp.name, []).extend(sp.encode(c) for c in cfgs)
     runtime, threads, batch, name = args.runtime, args.threads, args.batch, args.device
     if name and is_alias(name):  # `local`, `local-cpu-ort-1t`, ...: this machine, default file name
         (runtime, threads, batch), name = parse_local_name(name), None
