@@ -622,9 +622,9 @@ class MainWindow(QMainWindow):
 
     def open_recovered_copy(self, damaged: str | None = None):
         """Copy the rows of a damaged project that still read into `<name>.recovered.nasx` (in the
-        background; the damaged file is only read) and open the copy. Returns the bg Task."""
+        background; the damaged file is only read) and open the copy. Returns the worker Task."""
         from ..store import recover_project, recovered_path
-        from .bg import run_task
+        from .workers import first_line, run_task
 
         if damaged is None:
             damaged, _ = QFileDialog.getOpenFileName(
@@ -639,12 +639,14 @@ class MainWindow(QMainWindow):
             return None
         self.statusBar().showMessage(f"recovering {Path(damaged).name} into {dst.name}…")
         task = run_task(lambda progress, stop: recover_project(damaged, dst), self)
-        task.finished.connect(self._recovered)
-        task.failed.connect(lambda msg: self._project_message(msg, title="Open a recovered copy"))
+        task.result.connect(self._recovered)
+        task.error.connect(
+            lambda _g, text: self._project_message(first_line(text), title="Open a recovered copy")
+        )
         self.recovery_task = task
         return task
 
-    def _recovered(self, report) -> None:
+    def _recovered(self, _gen: int, report) -> None:
         self.open_project(str(report.copy))
         self.statusBar().showMessage(report.summary(), 15000)
         box = QMessageBox(

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 from ..arch import OPS
 from ..arch.validate import Report
 from .scene import OP_MIME, GraphScene, category_color
+from .workers import first_line
 
 GREY = QColor("#8a8a8a")
 REFUSED_BG, REFUSED_FG = QColor("#ffcdd2"), QColor("#b71c1c")  # a field whose input was refused
@@ -409,12 +410,6 @@ def fmt_value(key: str, v: float | None) -> str:
 
 
 SUMMARY = (("params", "Params"), ("macs", "MACs"), ("zen", "Zen-Score"), ("gradsign", "GradSign"))
-
-
-def first_line(text: str, limit: int = 200) -> str:
-    """The first non-blank line of `text`, cut to `limit` characters (a banner stays one line)."""
-    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
-    return line if len(line) <= limit else line[: limit - 1] + "\u2026"
 
 
 class MetricsPanel(QWidget):
