@@ -26,7 +26,7 @@ from .candidates_view import CandidatesView
 from .compare_plot import ComparePlot
 from .diff_view import DiffView
 from .export_dialog import ExportDialog
-from .jobs_panel import JobsPanel
+from .jobs import JobsPanel
 from .project_writes import ProjectWrites
 
 

@@ -10,7 +10,7 @@ import sys
 
 from PySide6.QtCore import Qt, QTimer
 
-from explorer.gui.jobs_panel import JobsPanel
+from explorer.gui.jobs import JobsPanel
 from explorer.gui.project_writes import ProjectWrites
 from explorer.spaces import get_space
 from explorer.store import Project
