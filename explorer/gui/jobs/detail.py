@@ -15,26 +15,17 @@ from .plots import TrainingHistory, TrainingPlots
 from .proxyless_plot import ProxylessHistory, ProxylessPlot
 
 
-def _rate_bits(p: Progress) -> list[str]:
-    bits = []
-    if p.images_per_s:
-        bits.append(f"{p.images_per_s:.0f} img/s")
-    if p.eta_s is not None:
-        bits.append(f"ETA {p.eta_s:.0f}s")
-    return bits
+def _rate_bits(p: Progress, ips_digits: int = 0) -> list[str]:
+    """Throughput and time left, where the job reported them."""
+    rate = [f"{p.images_per_s:.{ips_digits}f} img/s"] if p.images_per_s else []
+    return rate + ([f"ETA {p.eta_s:.0f}s"] if p.eta_s is not None else [])
 
 
 def training_status(p: Progress) -> str:
     n_ph = p.extra.get("n_phases")
     ph = f"phase {p.phase}" + (f" ({p.extra.get('phase_index', 0) + 1}/{n_ph})" if n_ph else "")
-    bits = [ph, f"step {p.step}/{p.total or '?'}"]
-    if p.loss is not None:
-        bits.append(f"loss {p.loss:.4f}")
-    if p.images_per_s:
-        bits.append(f"{p.images_per_s:.1f} img/s")
-    if p.eta_s is not None:
-        bits.append(f"ETA {p.eta_s:.0f}s")
-    return "   ".join(bits)
+    loss = [f"loss {p.loss:.4f}"] if p.loss is not None else []
+    return "   ".join([ph, f"step {p.step}/{p.total or '?'}", *loss, *_rate_bits(p, 1)])
 
 
 def proxyless_status(p: Progress) -> str:

@@ -120,10 +120,9 @@ class JobsPanel(QWidget):
         ul.addWidget(self.table, 1)
         ul.addLayout(btns)
         split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(upper)
-        split.addWidget(self.detail)
-        split.setStretchFactor(0, 1)
-        split.setStretchFactor(1, 1)
+        for i, part in enumerate((upper, self.detail)):  # the list above, the selected job below
+            split.addWidget(part)
+            split.setStretchFactor(i, 1)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(split)
