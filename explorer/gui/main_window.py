@@ -23,10 +23,11 @@ from ..live_metrics import LiveSettings, default_devices, list_devices
 from ..spaces import get_space
 from .document import Document
 from .estimators_panel import EstimatorsPanel
+from .interaction import GraphView
 from .layout import auto_layout, collapsible, default_collapsed, view_graph
 from .metrics_worker import MetricsController
 from .panels import DeviceList, ErrorsList, Inspector, MetricsPanel, PaletteTree
-from .scene import GraphScene, GraphView
+from .scene import GraphScene
 from .settings_dialog import SettingsDialog
 from .space_panel import SpacePanel
 

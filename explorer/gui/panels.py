@@ -29,7 +29,9 @@ from PySide6.QtWidgets import (
 
 from ..arch import OPS
 from ..arch.validate import Report
-from .scene import OP_MIME, GraphScene, category_color
+from .interaction import OP_MIME
+from .items import category_color
+from .scene import GraphScene
 from .workers import first_line
 
 GREY = QColor("#8a8a8a")

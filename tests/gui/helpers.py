@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import QPoint, QPointF, Qt
 
 from explorer.arch import ArchGraph
-from explorer.gui.scene import NodeItem
+from explorer.gui.items import NodeItem
 
 
 def small_graph(connected: bool = True) -> ArchGraph:
