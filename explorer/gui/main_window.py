@@ -290,8 +290,8 @@ class MainWindow(QMainWindow):
         self._t_request = time.perf_counter()
         self.controller.request(self.doc.graph, self.live, self.device_list.checked(), immediate=immediate)
 
-    def _metrics_done(self, _gen: int, _res: dict) -> None:
-        self.metrics.last_result = _res
+    def _metrics_done(self, _gen: int, res: dict) -> None:
+        self.metrics.set_result(res, self.controller.digest)
         self.last_metrics_seconds = time.perf_counter() - self._t_request
         self.metrics.finish(self.last_metrics_seconds)
         self.statusBar().showMessage(f"metrics updated in {self.last_metrics_seconds:.2f} s", 4000)
@@ -681,31 +681,14 @@ class MainWindow(QMainWindow):
         return self.pdocks.writes.submit(copy, label=f"save the project as {path}", on_done=copied)
 
     def keep_candidate(self):
-        """Store the current graph (and its last live metrics) as a project candidate, through the
-        docks' writer (the window never waits on a locked project). Returns the WriteItem
+        """File > Keep as Candidate: the candidates dock's keep (one path, explorer.keep), through
+        the docks' writer (the window never waits on a locked project). Returns the WriteItem
         (`.result`: the candidate id once written) or None."""
         if self.project is None:
             self.statusBar().showMessage("open or create a project first (File > New Project)", 5000)
             return None
-        from .project_docks import keep_graph
-
-        graph = self.doc.graph.copy()  # edits made while the write waits do not leak into it
-        result = getattr(self.metrics, "last_result", None)
         self.statusBar().showMessage("keeping the candidate…", 4000)
-        return self.pdocks.writes.submit(
-            keep_graph,
-            self.project,
-            graph,
-            dict(result) if result else None,
-            complexity=False,
-            parent_id=graph.meta.get("parent_id"),
-            label=f"keep candidate {graph.name or ''}".strip(),
-            on_done=self._kept,
-        )
-
-    def _kept(self, cid: int) -> None:
-        self.pdocks.refresh()
-        self.statusBar().showMessage(f"kept as candidate {cid}", 4000)
+        return self.pdocks.keep_current()
 
     def closeEvent(self, event) -> None:
         if not self.maybe_save():

@@ -21,6 +21,7 @@ from functools import partial
 from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal
 
 from ..arch import ArchGraph, validate
+from ..edits import graph_digest
 from ..live_metrics import LiveSettings, Stopped, compute_metrics, metric_keys
 from .workers import Task, new_pool, run_task
 
@@ -89,6 +90,7 @@ class MetricsController(QObject):
         self.timer.setInterval(debounce_ms)
         self.timer.timeout.connect(self._fire)
         self.generation = 0
+        self.digest = ""  # graph_digest of the current generation's graph (what its metrics are of)
         self.computations = 0  # jobs started (tests: ten quick edits -> one)
         self.torch_threads = torch_threads
         self.busy = False
@@ -120,6 +122,7 @@ class MetricsController(QObject):
         self._stop_current()  # the running job (if any) stops at its next check
         self.generation += 1
         gen = self.generation
+        self.digest = graph_digest(graph)
         report = validate(graph)
         if not report.ok:
             self._idle()

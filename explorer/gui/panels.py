@@ -464,7 +464,8 @@ class MetricsPanel(QWidget):
         lay.addWidget(self.footer)
         self.values: dict[str, dict] = {}  # last entries of the last valid graph
         self.estimator: tuple[str, str, str, str] | None = None  # label, key, text, tip (extra row)
-        self.last_result: dict | None = None
+        self.last_result: dict | None = None  # every entry of the graph whose digest is last_digest
+        self.last_digest: str | None = None
         self.computing: set[str] = set()
         self.stale = False
         self.failure: str | None = None  # full text of the last failure, until the next start
@@ -507,6 +508,11 @@ class MetricsPanel(QWidget):
         self.computing = set(keys)
         self.last_result = None  # belongs to the previous graph: never recorded for this one
         self.render()
+
+    def set_result(self, result: dict, digest: str) -> None:
+        """All metrics of the graph with this digest (explorer.edits.graph_digest) arrived: what a
+        kept candidate records, if it is still that graph."""
+        self.last_result, self.last_digest = result, digest
 
     def _clear_failure(self) -> None:
         self.failure = None
