@@ -8,22 +8,13 @@ import time
 
 import pytest
 
-from explorer.arch import ArchGraph, count_complexity, save_arch
+from explorer.arch import count_complexity, save_arch
 from explorer.jobs.ingest import GONE, error_tail, mark_gone, on_reopen, read_result, record_end
 from explorer.jobs.process import StderrTail, search_progress
 from explorer.jobs.status import final_status, progress_text
 from explorer.store import Project
 
-
-def chain(width: int = 8) -> ArchGraph:
-    g = ArchGraph("subnet")
-    g.add_node("input", {"resolution": 16}, id="input")
-    g.add_node("conv", {"out_channels": width}, id="conv")
-    g.add_node("global_avgpool", id="pool")
-    g.add_node("linear", {"out_features": 10}, id="fc")
-    g.add_node("output", id="output")
-    g.chain("input", "conv", "pool", "fc", "output")
-    return g
+from .graphs import small_graph
 
 
 @pytest.fixture
@@ -40,9 +31,9 @@ def new_job(project, tmp_path, kind, params) -> int:
 
 
 def test_extraction_result_becomes_a_child_candidate_with_its_weights(project, tmp_path):
-    src = project.add_candidate(chain(), name="source")
+    src = project.add_candidate(small_graph(), name="source")
     arch = tmp_path / "subnet.json"
-    save_arch(chain(), arch)
+    save_arch(small_graph(), arch)
     params = {"checkpoint": "super.pt", "config": {}, "candidate_id": src, "recalibrate": "builtin"}
     jid = new_job(project, tmp_path, "bn-recalibrate", params)
     result = {"arch": str(arch), "weights": str(tmp_path / "w.pt"), "params": 1234, "macs": 5678}
@@ -86,7 +77,7 @@ def test_search_result_becomes_a_candidate_with_its_estimates(project, tmp_path,
 
 def test_proxyless_result_records_predicted_and_measured_latency(project, tmp_path):
     arch = tmp_path / "derived.json"
-    save_arch(chain(12), arch)
+    save_arch(small_graph(width=12), arch)
     jid = new_job(project, tmp_path, "proxyless", {"device": "local", "target_ms": 1.5})
     result = {
         "arch": str(arch),
@@ -103,7 +94,7 @@ def test_proxyless_result_records_predicted_and_measured_latency(project, tmp_pa
     row = project.metric_table()[cid]
     assert row["latency:local-x86"] == 1.25 and row["latency:local-x86 measured"] == 1.4
     assert row["accuracy:proxyless supernet"] == 0.4
-    assert row["complexity:params"] == count_complexity(chain(12)).params
+    assert row["complexity:params"] == count_complexity(small_graph(width=12)).params
 
 
 def test_training_result_registers_its_checkpoint_and_cancelled_jobs_ingest_nothing(project, tmp_path):

@@ -5,22 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from explorer.arch import ArchGraph, count_complexity
+from explorer.arch import count_complexity
 from explorer.edits import graph_digest
 from explorer.keep import InvalidGraphError, keep_candidate, stale_reason
 from explorer.store import Project
 
-
-def chain(width: int = 8) -> ArchGraph:
-    g = ArchGraph("kept")
-    g.add_node("input", {"resolution": 16}, id="input")
-    g.add_node("conv", {"out_channels": width}, id="conv")
-    g.add_node("global_avgpool", id="pool")
-    g.add_node("linear", {"out_features": 10}, id="fc")
-    g.add_node("output", id="output")
-    g.chain("input", "conv", "pool", "fc", "output")
-    return g
-
+from .graphs import small_graph
 
 LIVE = {
     "zen": {"value": 42.5, "method": "batch 4"},
@@ -37,9 +27,9 @@ def project(tmp_path):
 
 
 def test_metrics_of_the_same_graph_are_recorded_with_it(project):
-    g = chain()
+    g = small_graph()
     parent = keep_candidate(project, g)
-    child = chain(12)
+    child = small_graph(width=12)
     child.meta.update(candidate_id=parent, parent_id=parent)  # opened from a row, then grown
     cid = keep_candidate(project, child, LIVE, metrics_digest=graph_digest(child))
     c = project.candidate(cid)
@@ -53,8 +43,8 @@ def test_metrics_of_the_same_graph_are_recorded_with_it(project):
 
 @pytest.mark.parametrize("digest", [None, "of-another-graph"])
 def test_metrics_of_another_graph_are_refused(project, digest):
-    g = chain()
-    old = graph_digest(chain(16)) if digest else None  # e.g. shown before the last edit
+    g = small_graph()
+    old = graph_digest(small_graph(width=16)) if digest else None  # e.g. shown before the last edit
     assert stale_reason(g, LIVE, old)
     cid = keep_candidate(project, g, LIVE, metrics_digest=old)
     row = project.metric_table()[cid]
@@ -63,7 +53,7 @@ def test_metrics_of_another_graph_are_refused(project, digest):
 
 
 def test_an_invalid_graph_is_not_kept(project):
-    g = chain()
+    g = small_graph()
     g.disconnect("pool", "fc")
     with pytest.raises(InvalidGraphError, match="invalid"):
         keep_candidate(project, g)
