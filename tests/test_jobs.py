@@ -1,13 +1,17 @@
-"""Job interface: Progress records, JSON-lines writer/reader, cooperative cancel."""
+"""Job interface: Progress records, JSON-lines writer/reader, cooperative cancel; the command line
+of each job kind the GUI starts, as the CLI parses it."""
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
 
 from explorer.jobs import Cancelled, Progress, ProgressReader, ProgressWriter, Rate, tee
+from explorer.jobs.commands import job_argv, proxyless_argv
 
 
 def test_progress_jsonl_roundtrip_and_partial_lines(tmp_path):
@@ -73,3 +77,40 @@ def test_extract_job_reports_and_returns_static_net():
     )
     assert {p.phase for p in records} == {"extract", "bn-recalibrate"}
     assert out.config["d"] == [2] * 5 and not out.training
+
+
+def test_argv_follows_the_cli():
+    a = proxyless_argv(
+        dict(device="synthetic", target_ms=0.5, loss="add", lam=0.3, skeleton="small", measure=False),
+        Path("/r"),
+        False,
+    )
+    assert a[:2] == ["search", "proxyless"] and a[-3:] == ["-o", "/r", "--json"]
+    assert "--additive" in a and a[a.index("--lambda") + 1] == "0.3" and "--beta" not in a
+    assert "--no-measure" in a and json.loads(a[a.index("--skeleton") + 1])["stages"]
+    assert proxyless_argv({"lut_dir": "/l"}, Path("/r"), True) == [
+        "search", "proxyless", "--resume", "/r", "--json", "--lut-dir", "/l",
+    ]  # fmt: skip
+    # the CLI accepts what the panel builds
+    from explorer.cli import build_parser
+
+    ns = build_parser().parse_args(a)
+    assert ns.additive and ns.lam == 0.3 and ns.no_measure and ns.output == "/r"
+
+
+def test_every_job_kind_has_a_command_the_cli_takes(tmp_path):
+    from explorer.cli import build_parser
+
+    kinds = {
+        "train": {"space": "ofa-mbv3-w1.0", "phases": ["teacher"], "epochs": 1.0},
+        "extract": {"checkpoint": "s.pt", "config": {"ks": [3]}},
+        "bn-recalibrate": {"checkpoint": "s.pt", "config": {"ks": [3]}, "recalibrate": "builtin"},
+        "search": {"constraint": 25.0},
+        "proxyless": {"target_ms": 1.0},
+    }
+    for kind, params in kinds.items():
+        args = job_argv(kind, params, tmp_path)
+        assert build_parser().parse_args(args).handler is not None, kind
+    assert job_argv("train", kinds["train"], tmp_path, resume=True)[-1] == "--resume"
+    with pytest.raises(ValueError, match="unknown job kind"):
+        job_argv("dance", {}, tmp_path)

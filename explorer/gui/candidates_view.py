@@ -41,7 +41,7 @@ from PySide6.QtWidgets import (
 from ..bulk import BulkSampleJob
 from ..spaces import list_spaces
 from ..store import Project, ProjectDamagedError, StoreError
-from .bg import Task, run_task
+from .workers import Task, first_line, run_task
 
 FIXED = ("id", "name", "space", "tags")
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -499,9 +499,9 @@ class CandidatesView(QWidget):
         )
         self.task = run_task(job.run)
         self.task.progress.connect(self._bulk_progress)
-        self.task.finished.connect(self._bulk_done)
-        self.task.failed.connect(lambda msg: self.bar.setFormat(f"failed: {msg}"))
-        self.task.ended.connect(self._bulk_ended)
+        self.task.result.connect(self._bulk_done)
+        self.task.error.connect(lambda _g, text: self.bar.setFormat(f"failed: {first_line(text)}"))
+        self.task.finished.connect(self._bulk_ended)
         self.sample_btn.setEnabled(False)
         self.cancel_btn.setEnabled(True)
         self.bar.setRange(0, job.n)
@@ -514,7 +514,7 @@ class CandidatesView(QWidget):
             self.task.cancel()
             self.bar.setFormat("cancelling…")
 
-    def _bulk_progress(self, p: dict) -> None:
+    def _bulk_progress(self, _gen: int, p: dict) -> None:
         self.bar.setValue(p["step"])
         rate = p.get("candidates_per_s")
         eta = p.get("eta_s")
@@ -524,14 +524,14 @@ class CandidatesView(QWidget):
         if p["step"] % 10 == 0:
             self.refresh()
 
-    def _bulk_done(self, res: dict) -> None:
+    def _bulk_done(self, _gen: int, res: dict) -> None:
         msg = f"{res['scored']} scored" + (" (stopped)" if res["stopped"] else "")
         if res.get("note"):
             msg += f" — {res['note']}"
         self.bar.setFormat(msg)
         self.bar.setToolTip(msg)
 
-    def _bulk_ended(self) -> None:
+    def _bulk_ended(self, _gen: int = 0) -> None:
         self.sample_btn.setEnabled(True)
         self.cancel_btn.setEnabled(False)
         self.refresh()

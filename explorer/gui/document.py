@@ -19,18 +19,9 @@ from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from ..arch import ArchGraph, validate
 from ..arch.validate import Report
+from ..edits import Edit, structure_key
 
 _KEEP = object()  # `_set` / SnapshotCommand: leave the weights as they are
-
-
-def structure_key(graph: ArchGraph) -> tuple:
-    """What the metrics depend on (positions and groups excluded)."""
-    nodes = tuple(
-        (n, d["op"], tuple(sorted(d["params"].items(), key=lambda kv: kv[0])))
-        for n, d in graph.g.nodes(data=True)
-    )
-    edges = tuple(sorted(graph.g.edges(data="port")))
-    return nodes, edges
 
 
 class Document(QObject):
@@ -95,6 +86,10 @@ class Document(QObject):
     def set_graph_with_weights(self, text: str, graph: ArchGraph, weights: dict | None) -> None:
         """Replace graph and weights as ONE undoable command (a Net2Net transform)."""
         self.undo.push(SnapshotCommand(self, text, self.graph.copy(), graph.copy(), weights=weights))
+
+    def apply(self, edit: Edit) -> None:
+        """A core edit command's result (explorer.edits) as one undoable command."""
+        self.set_graph_with_weights(edit.text, edit.graph, edit.weights)
 
 
 class SnapshotCommand(QUndoCommand):

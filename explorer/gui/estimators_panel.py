@@ -8,11 +8,11 @@ Metrics panel can show it as an extra row; zero-shot estimators mirror the live 
 
 from __future__ import annotations
 
-import json
 import math
 import threading
+from functools import partial
 
-from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 
 from ..arch import ArchGraph
 from ..estimators.ranking import CELL_SPACE, ESTIMATORS, load_ranking
+from .workers import first_line, new_pool, run_task
 
 SCORED = ("oneshot", "smash")  # estimators this dock can run itself (from a checkpoint)
 LIVE = ("params", "zen", "gradsign")  # computed by the live metrics already
@@ -66,33 +67,11 @@ def nb201_arch(graph: ArchGraph) -> str | None:
         return None
 
 
-class _Carrier(QObject):
-    """Worker -> GUI signals (queued); only strings cross threads."""
-
-    done = Signal(str)
-    failed = Signal(str)
-
-
-class _ScoreJob(QRunnable):
-    """Load the checkpoint, score one cell with inherited (one-shot) or generated (SMASH) weights."""
-
-    def __init__(self, kind: str, path: str, arch: str, n_val: int, calib: int, carrier: _Carrier):
-        super().__init__()
-        self.setAutoDelete(True)
-        self.kind, self.path, self.arch, self.n_val, self.calib = kind, path, arch, n_val, calib
-        self.carrier = carrier
-        self.thread_name = ""
-
-    def run(self) -> None:
-        self.thread_name = threading.current_thread().name
-        try:
-            res = score_checkpoint(self.kind, self.path, self.arch, self.n_val, self.calib)
-            res["thread"] = self.thread_name
-        except Exception as e:  # noqa: BLE001 - shown in the dock, never crashes the app
-            msg = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
-            self.carrier.failed.emit(msg)
-        else:
-            self.carrier.done.emit(json.dumps(res))
+def _score_job(kind: str, path: str, arch: str, n_val: int, calib: int, _progress, _should_stop) -> dict:
+    """The worker's side: score one cell, saying which thread did it."""
+    res = score_checkpoint(kind, path, arch, n_val, calib)
+    res["thread"] = threading.current_thread().name
+    return res
 
 
 def score_checkpoint(kind: str, path: str, arch: str, n_val: int = 500, calib: int = 128) -> dict:
@@ -129,9 +108,7 @@ class EstimatorsPanel(QWidget):
         self.graph: ArchGraph | None = None
         self.space = ""
         self.results: dict[tuple[str, str, str], dict] = {}  # (kind, checkpoint, arch) -> score
-        self.pool = QThreadPool(self)
-        self.pool.setMaxThreadCount(1)
-        self._carriers: list[_Carrier] = []
+        self.pool = new_pool(self, 1)
         self._rows: list[dict] = []  # the ranking rows shown
         self.busy = False
 
@@ -379,14 +356,13 @@ class EstimatorsPanel(QWidget):
         arch = nb201_arch(self.graph) if self.graph is not None else None
         if key not in SCORED or not path or arch is None or self.busy:
             return False
-        carrier = _Carrier()
-        carrier.done.connect(lambda s, k=key, p=path, a=arch: self._done(k, p, a, json.loads(s)))
-        carrier.failed.connect(self._failed)
-        self._carriers.append(carrier)
         self.busy = True
         self.result.setText(f"scoring {arch} with {self._spec().get('label', key)}\u2026")
         self._update_controls()
-        self.pool.start(_ScoreJob(key, path, arch, self.n_val, self.calib_images, carrier))
+        job = partial(_score_job, key, path, arch, self.n_val, self.calib_images)
+        task = run_task(job, pool=self.pool)
+        task.result.connect(lambda _g, res, k=key, p=path, a=arch: self._done(k, p, a, res))
+        task.error.connect(lambda _g, text: self._failed(first_line(text)))
         return True
 
     def _done(self, key: str, path: str, arch: str, res: dict) -> None:
@@ -398,7 +374,6 @@ class EstimatorsPanel(QWidget):
         )
         self.result.setToolTip(f"{res['arch_str']}\n{res['data']}")
         self.status.emit(f"{key} score: val acc {res['val_acc']:.4f}")
-        self._release()
         self._update_controls()
         self.scored.emit(res)
 
@@ -406,13 +381,7 @@ class EstimatorsPanel(QWidget):
         self.busy = False
         self.result.setText("scoring failed: " + message)
         self.status.emit("scoring failed: " + message)
-        self._release()
         self._update_controls()
-
-    def _release(self) -> None:
-        # the worker emits its one signal last; a carrier is dropped one round later
-        if len(self._carriers) > 1:
-            self._carriers = self._carriers[-1:]
 
     def shutdown(self, timeout_ms: int = 30000) -> bool:
         self.pool.clear()

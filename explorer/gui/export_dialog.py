@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 
 from ..export import FORMATS
 from ..store import Project
-from .bg import Task, run_task
+from .workers import Task, first_line, run_task
 
 SUFFIX = {"torchscript": ".pt", "onnx": ".onnx"}
 
@@ -182,25 +182,17 @@ class ExportDialog(QDialog):
         self.bar.setValue(0)
         self.export_btn.setEnabled(False)
         self.task = run_task(lambda progress, stop: export_candidates(path, ids, fmts, out, progress, stop))
-        self.task.progress.connect(lambda p: self.bar.setValue(p["step"]))
-        self.task.finished.connect(self._done)
-        self.task.failed.connect(
-            lambda msg: self._done(
-                [
-                    {
-                        "candidate": "",
-                        "format": "",
-                        "paths": [],
-                        "card": "",
-                        "max_abs_diff": None,
-                        "fresh": False,
-                        "error": msg,
-                    }
-                ]
-            )
-        )
-        self.task.ended.connect(lambda: self.export_btn.setEnabled(True))
+        self.task.progress.connect(lambda _g, p: self.bar.setValue(p["step"]))
+        self.task.result.connect(lambda _g, rows: self._done(rows))
+        self.task.error.connect(lambda _g, text: self._done([self._failed_row(first_line(text))]))
+        self.task.finished.connect(lambda _g: self.export_btn.setEnabled(True))
         return self.task
+
+    @staticmethod
+    def _failed_row(msg: str) -> dict:
+        """The one result row of an export that failed as a whole."""
+        row = {"candidate": "", "format": "", "paths": [], "card": "", "max_abs_diff": None}
+        return dict(row, fresh=False, error=msg)
 
     def _done(self, rows: list[dict]) -> None:
         self.results = rows

@@ -19,33 +19,17 @@ from collections.abc import Callable
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox
 
-from ..arch import ArchGraph, count_complexity, validate
+from ..arch import ArchGraph
+from ..errors import ExplorerError
+from ..keep import check_keepable, keep_candidate, stale_reason
 from ..project_writer import WriteItem
 from ..store import Project, StoreError
 from .candidates_view import CandidatesView
 from .compare_plot import ComparePlot
 from .diff_view import DiffView
 from .export_dialog import ExportDialog
-from .jobs_panel import JobsPanel
+from .jobs import JobsPanel
 from .project_writes import ProjectWrites
-
-
-def keep_graph(
-    project: Project, graph: ArchGraph, live: dict | None = None, *, complexity: bool = True, **fields
-) -> int:
-    """The writer's thread: `graph` as a new candidate with its params/MACs and live metrics, in one
-    transaction (a keep retried after a lock never lands twice). Returns the candidate id."""
-    from ..bulk import record_live_metrics
-
-    with project.transaction():
-        cid = project.add_candidate(graph, **fields)
-        if complexity:
-            c = count_complexity(graph)
-            project.record_metric(cid, "complexity", "params", c.params)
-            project.record_metric(cid, "complexity", "macs", c.macs)
-        if live:
-            record_live_metrics(project, cid, live)
-    return cid
 
 
 class ProjectDocks:
@@ -177,32 +161,39 @@ class ProjectDocks:
         return self.export_dialog
 
     def keep_current(self) -> WriteItem | None:
-        """Add the editor's architecture to the project (params/MACs now; the table shows them)
-        through the writer; the row is selected once written (`item.result` is its id)."""
+        """Keep the editor's graph as a new candidate with its params/MACs and the live metrics shown,
+        if they are of this graph (explorer.keep: the one keep path), through the writer; the row
+        is selected once written (`item.result`: its id). An invalid graph is refused with a message."""
         project = self.project_getter()
         g: ArchGraph | None = self.current_graph_getter()
         if project is None or g is None:
             return None
-        report = validate(g)
-        if not report.ok:
-            QMessageBox.warning(self.win, "Keep current", f"The graph is invalid: {report.issues[0]}")
+        try:
+            check_keepable(g)
+        except ExplorerError as e:
+            QMessageBox.warning(self.win, "Keep current", str(e))
             return None
         g = g.copy()  # the editor may change it while the write waits
-        g.meta.pop("candidate_id", None)
-        metrics = getattr(getattr(self.win, "metrics", None), "last_result", None)
+        panel = getattr(self.win, "metrics", None)  # the window's Metrics panel: what it shows
+        metrics = getattr(panel, "last_result", None)
+        metrics = dict(metrics) if isinstance(metrics, dict) else None
+        digest = getattr(panel, "last_digest", None)
+        refused = stale_reason(g, metrics, digest)
         return self.writes.submit(
-            keep_graph,
+            keep_candidate,
             project,
             g,
-            dict(metrics) if isinstance(metrics, dict) else None,
-            tags=["kept"],
+            metrics,
+            metrics_digest=digest,
             label=f"keep candidate {g.name or ''}".strip(),
-            on_done=self._kept,
+            on_done=lambda cid: self._kept(cid, refused),
         )
 
-    def _kept(self, cid: int) -> None:
+    def _kept(self, cid: int, refused: str = "") -> None:
         self.refresh_candidates()
         self.candidates.select_ids([cid])
+        note = f" without its live metrics ({refused})" if refused else ""
+        self.win.statusBar().showMessage(f"kept as candidate {cid}{note}", 5000)
 
 
 def install_project_docks(

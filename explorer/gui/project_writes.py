@@ -4,12 +4,12 @@ Every GUI write (keep a candidate, a job's row and log lines) goes through one `
 the SQLite call runs on the writer's thread, its `on_done(result)` comes back on the GUI thread,
 and a write the project refuses (locked by another program, read-only, damaged) is held and
 shown in a non-modal message with Retry, so the window keeps running and nothing is dropped.
-Only ints and strings cross threads through Qt (results wait in a dict until their slot runs).
+The writer's thread reaches the GUI thread through the worker bridge's mailbox (workers.py), so no
+Python object travels through Qt's queued connections.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Qt, Signal
@@ -17,13 +17,9 @@ from PySide6.QtWidgets import QMessageBox, QWidget
 
 from ..project_writer import ProjectWriter, WriteItem
 from ..store import StoreError
+from .workers import gui_mailbox
 
 GUI_LOCK_WAIT_S = 2.0  # how long a GUI write waits for another program's lock before it asks
-
-
-class _Carrier(QObject):
-    done = Signal(int)  # callback token
-    failed = Signal(int, str, bool)  # item id, message, held (True: kept for Retry)
 
 
 class ProjectWrites(QObject):
@@ -37,12 +33,7 @@ class ProjectWrites(QObject):
     def __init__(self, parent: QWidget | None = None, threaded: bool = True):
         super().__init__(parent)
         self.dialog_parent = parent
-        self._tokens = itertools.count(1)
-        self._callbacks: dict[int, tuple[int, Callable | None]] = {}
-        self._results: dict[int, object] = {}
-        self._carrier = _Carrier()
-        self._carrier.done.connect(self._done)
-        self._carrier.failed.connect(self._failed)
+        self._mailbox = gui_mailbox()
         self.writer = ProjectWriter(on_error=self._on_error, threaded=threaded, name="gui-project-writer")
         self.box: QMessageBox | None = None
         self.retry_button = None
@@ -52,14 +43,11 @@ class ProjectWrites(QObject):
     def submit(
         self, fn: Callable, *args, label: str = "", on_done: Callable | None = None, **kwargs
     ) -> WriteItem:
-        token = next(self._tokens)
-        item_id = [0]
+        item_id = [0]  # set once submitted: read on the GUI thread, after the write
 
-        def finished(result, token=token):  # the writer's thread: park the result, wake the GUI
-            self._results[token] = result
-            self._carrier.done.emit(token)
+        def finished(result):  # the writer's thread: hand the result to the GUI thread
+            self._mailbox.post(self._done, item_id, on_done, result)
 
-        self._callbacks[token] = (item_id, on_done)
         if self.writer.failed is not None:  # the queue waits for Retry: say so again
             self._show_held()
         item = self.writer.submit(fn, *args, label=label, on_done=finished, **kwargs)
@@ -84,11 +72,9 @@ class ProjectWrites(QObject):
         held = isinstance(exc, StoreError)
         first = (str(exc).strip().splitlines() or [""])[0]
         msg = first if held else f"Could not save {item.describe()}: {exc.__class__.__name__}: {first}"
-        self._carrier.failed.emit(item.id, msg, held)
+        self._mailbox.post(self._failed, item.id, msg, held)
 
-    def _done(self, token: int) -> None:
-        item_id, cb = self._callbacks.pop(token, ([0], None))
-        result = self._results.pop(token, None)
+    def _done(self, item_id: list[int], cb: Callable | None, result) -> None:
         if self.box is not None and self.retry_button is not None and self.writer.failed is None:
             self.box.hide()  # what it waited for is written (a retry from elsewhere)
             self.retry_button = None

@@ -20,7 +20,7 @@ from explorer.bulk import BulkSampleJob
 from explorer.gui.candidates_view import CandidatesView
 from explorer.gui.compare_plot import ComparePlot
 from explorer.gui.diff_view import DiffView
-from explorer.gui.jobs_panel import JobsPanel
+from explorer.gui.jobs import JobsPanel
 from explorer.live_metrics import LiveSettings, predict_latency
 from explorer.spaces import get_space
 from explorer.store import Project
@@ -128,10 +128,10 @@ if "jobs" in which:
     t0 = time.time()
     while time.time() - t0 < 420:
         wait(500)
-        h = panel.history.get(jid, {})
-        if len(h.get("loss", [])) >= int(os.environ.get("STEPS", 9)) and h.get("min"):
+        h = panel.history.get(jid)
+        if h is not None and len(h.loss) >= int(os.environ.get("STEPS", 9)) and h.min:
             break
-    print("records", len(panel.history.get(jid, {}).get("loss", [])), p.job(jid)["status"])
+    print("records", len(h.loss) if h is not None else 0, p.job(jid)["status"])
     wait(300)
     panel.grab().save(str(OUT / "jobs_training.png"))
     panel.cancel(jid)

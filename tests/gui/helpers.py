@@ -4,20 +4,9 @@ from __future__ import annotations
 
 from PySide6.QtCore import QPoint, QPointF, Qt
 
-from explorer.arch import ArchGraph
-from explorer.gui.scene import NodeItem
+from explorer.gui.items import NodeItem
 
-
-def small_graph(connected: bool = True) -> ArchGraph:
-    g = ArchGraph("small")
-    g.add_node("input", {"resolution": 16}, id="input", pos=(0.0, 0.0))
-    g.add_node("conv", {"out_channels": 8}, id="conv_1", pos=(220.0, 0.0))
-    g.add_node("global_avgpool", id="pool", pos=(440.0, 0.0))
-    g.add_node("linear", {"out_features": 10}, id="fc", pos=(660.0, 0.0))
-    g.add_node("output", id="output", pos=(880.0, 0.0))
-    if connected:
-        g.chain("input", "conv_1", "pool", "fc", "output")
-    return g
+from ..graphs import small_graph  # noqa: F401 - the GUI tests' graph, from here too
 
 
 def view_point(win, scene_pt: QPointF) -> QPoint:

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
-from explorer.gui.jobs_panel import JobsPanel, pid_alive
+from explorer.gui.jobs import JobsPanel
+from explorer.jobs.process import pid_alive
 from explorer.store import Project
 
 pytestmark = pytest.mark.slow
@@ -74,11 +75,11 @@ def test_kill_training_and_resume_from_the_gui(qtbot, tmp_path):
         lambda: (
             ck.exists()
             and any(r.get("loss") is not None for r in records(run_dir))
-            and bool(panel.history.get(jid, {}).get("loss"))  # the panel has polled it too
+            and (jid in panel.history and bool(panel.history[jid].loss))  # the panel has polled it too
         ),
         timeout=JOB_TIMEOUT_MS,
     )
-    assert "loss" in panel.status_label.text() or panel.history[jid]["loss"]
+    assert "loss" in panel.status_label.text() or panel.history[jid].loss
     panel.select_job(jid)
     assert panel.cancel_btn.isEnabled()
     with qtbot.waitSignal(panel.jobEnded, timeout=30_000) as sig:
@@ -102,7 +103,7 @@ def test_kill_training_and_resume_from_the_gui(qtbot, tmp_path):
     assert any("resumed" in line for line in project.logs(jid))
     assert project.checkpoints(jid)[0]["path"] == str(ck)
     # the loss curve holds every step seen (before and after the kill)
-    assert len(panel.history[jid]["loss"]) >= 4
+    assert len(panel.history[jid].loss) >= 4
 
 
 def test_reopening_marks_dead_jobs_interrupted_and_reattaches_live_ones(qtbot, tmp_path):
@@ -148,12 +149,12 @@ def test_extraction_makes_a_candidate_with_weights(qtbot, tmp_path):
     graph = project.candidate(src).graph
     graph.meta["candidate_id"] = src
     panel = make_panel(qtbot, project, current_graph_getter=lambda: graph)
-    assert panel.e_ckpt.currentText() == str(ck)
-    panel.e_recal.setChecked(False)
+    assert panel.extraction.ckpt.currentText() == str(ck)
+    panel.extraction.recal.setChecked(False)
     changed = []
     panel.candidatesChanged.connect(lambda: changed.append(1))
     with qtbot.waitSignal(panel.jobEnded, timeout=JOB_TIMEOUT_MS) as sig:
-        qtbot.mouseClick(panel.e_start, Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(panel.extraction.start_btn, Qt.MouseButton.LeftButton)
     jid = sig.args[0]
     assert sig.args[1] == "done", project.job(jid).get("error")
     cid = project.job(jid)["result"]["candidate_id"]

@@ -10,12 +10,14 @@ import sys
 
 from PySide6.QtCore import Qt, QTimer
 
-from explorer.gui.jobs_panel import JobsPanel
+from explorer.arch import count_complexity
+from explorer.gui.jobs import JobsPanel
 from explorer.gui.project_writes import ProjectWrites
 from explorer.spaces import get_space
 from explorer.store import Project
 
 from ..store_helpers import damage_a_page
+from .helpers import small_graph
 from .project_fixtures import make_project
 
 
@@ -40,6 +42,20 @@ def test_keep_candidate_into_project(qtbot, make_window, tmp_path):
     names = {m["name"] for m in p.metrics(cid)}
     assert {"params", "macs"} <= names
     assert win.pdocks.candidates is not None
+
+
+def test_keep_right_after_an_edit_never_records_the_previous_graphs_metrics(qtbot, make_window, tmp_path):
+    win = make_window(small_graph(), wait=True)
+    assert win.metrics.last_result is not None  # the shown metrics, of the graph as opened
+    win.open_project(str(tmp_path / "p.nasx"))
+    win.controller.timer.setInterval(60_000)  # the edit's recomputation has not started yet
+    win.doc.edit("wider", lambda g: g.set_params("conv_1", out_channels=24))
+    assert win.controller.timer.isActive() and win.metrics.last_result is not None
+    cid = written(qtbot, win.pdocks.writes, win.keep_candidate())
+    row = Project(tmp_path / "p.nasx").metric_table()[cid]
+    assert set(row) == {"complexity:params", "complexity:macs"}  # no Zen/GradSign/latency of before
+    assert row["complexity:params"] == count_complexity(win.doc.graph).params
+    assert "without its live metrics" in win.statusBar().currentMessage()
 
 
 def test_save_project_as_copies_and_switches(qtbot, make_window, tmp_path):

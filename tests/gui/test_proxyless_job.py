@@ -15,7 +15,9 @@ pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import Qt  # noqa: E402
 
-from explorer.gui.jobs_panel import PROXYLESS, JobsPanel, pid_alive, proxyless_argv  # noqa: E402
+from explorer.gui.jobs import JobsPanel  # noqa: E402
+from explorer.jobs.process import pid_alive  # noqa: E402
+from explorer.jobs.status import PROXYLESS  # noqa: E402
 from explorer.store import Project  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -53,29 +55,10 @@ def records(run_dir):
     return [json.loads(x) for x in p.read_text().splitlines() if x.strip()] if p.exists() else []
 
 
-def test_argv_follows_the_cli():
-    a = proxyless_argv(
-        dict(device="synthetic", target_ms=0.5, loss="add", lam=0.3, skeleton="small", measure=False),
-        Path("/r"),
-        False,
-    )
-    assert a[:2] == ["search", "proxyless"] and a[-3:] == ["-o", "/r", "--json"]
-    assert "--additive" in a and a[a.index("--lambda") + 1] == "0.3" and "--beta" not in a
-    assert "--no-measure" in a and json.loads(a[a.index("--skeleton") + 1])["stages"]
-    assert proxyless_argv({"lut_dir": "/l"}, Path("/r"), True) == [
-        "search", "proxyless", "--resume", "/r", "--json", "--lut-dir", "/l",
-    ]  # fmt: skip
-    # the CLI accepts what the panel builds
-    from explorer.cli import build_parser
-
-    ns = build_parser().parse_args(a)
-    assert ns.additive and ns.lam == 0.3 and ns.no_measure and ns.output == "/r"
-
-
 def test_search_on_the_local_cpu_plots_alphas_and_adds_a_candidate(qtbot, panel, tmp_path):
     project = panel.project
     panel.tabs.setCurrentIndex(panel.px_tab)  # fills the device list from the registry
-    assert panel.p_device.itemText(0) == "local" and panel.p_device.findText("synthetic") >= 0
+    assert panel.proxyless.device.itemText(0) == "local" and panel.proxyless.device.findText("synthetic") >= 0
     changed = []
     panel.candidatesChanged.connect(lambda: changed.append(1))
     with qtbot.waitSignal(panel.jobEnded, timeout=JOB_TIMEOUT_MS) as sig:

@@ -12,7 +12,7 @@ import pytest
 from explorer import live_metrics as LM
 from explorer.live_metrics import LOCAL_CPU, LiveSettings, Stopped, compute_metrics
 
-from .helpers import small_graph
+from .graphs import small_graph
 
 FAST = LiveSettings(zen_batch=4, gradsign_batch=4, resolution=16)
 

@@ -4,47 +4,17 @@ starts exactly these, so every job the GUI runs has a CLI twin a user can script
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
-from .store import Project
+from ..store import Project
+from .status import BN, EXTRACT, PROXYLESS, SEARCH, TRAIN
 
 PROXYLESS_SPACES = ("proxylessnas-mobile", "proxyless-cifar")
 
 
 def package_root() -> str:
-    return str(Path(__file__).resolve().parents[1])
-
-
-def pid_alive(pid: int | None) -> bool:
-    """Whether `pid` is a live (not zombie) process running NAS Explorer."""
-    if not pid:
-        return False
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)  # reap our own finished child
-        if done == pid:
-            return False
-    except ChildProcessError:
-        pass
-    except OSError:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    proc = Path(f"/proc/{pid}")
-    if proc.exists():
-        try:
-            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-            if state in ("Z", "X"):
-                return False
-            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ")
-            return b"explorer" in cmd
-        except OSError:
-            return False
-    return True
+    """The folder holding the `explorer` package (put on a child's PYTHONPATH)."""
+    return str(Path(__file__).resolve().parents[2])
 
 
 def run_root(project: Project) -> Path:
@@ -142,7 +112,7 @@ def proxyless_argv(params: dict, run_dir: Path, resume: bool) -> list[str]:
         a += ["--train-images", str(params["train_images"])]
     sk = params.get("skeleton")
     if sk == "small":
-        from .proxyless.supernet import Skeleton
+        from ..proxyless.supernet import Skeleton
 
         sk = Skeleton.small().to_dict()  # its resolution is overridden by --resolution
     if isinstance(sk, dict):
@@ -156,12 +126,25 @@ def proxyless_argv(params: dict, run_dir: Path, resume: bool) -> list[str]:
     return a + ["-o", str(run_dir), "--json"]
 
 
+def job_argv(kind: str, params: dict, run_dir: Path, resume: bool = False) -> list[str]:
+    """The `python -m explorer` arguments of a job of `kind` (resume: continue a stopped one)."""
+    if kind == TRAIN:
+        return train_argv(params, run_dir, resume)
+    if kind in (EXTRACT, BN):
+        return extract_argv(params, run_dir)
+    if kind == SEARCH:
+        return search_argv(params, run_dir)
+    if kind == PROXYLESS:
+        return proxyless_argv(params, run_dir, resume)
+    raise ValueError(f"unknown job kind {kind!r}")
+
+
 def proxyless_devices() -> list[str]:
     """Devices a ProxylessNAS search can use: this machine, the registry's layer tables of the
     ProxylessNAS spaces, and the synthetic MACs-proportional table (not a real device)."""
     names = ["local"]
     try:
-        from .latency.registry import list_devices
+        from ..latency.registry import list_devices
 
         for d in list_devices():
             spaces = d.get("spaces") or []

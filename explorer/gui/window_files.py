@@ -1,0 +1,114 @@
+"""The main window's architecture files: new, open (with recent files), save, save as, and the
+title that says which file is edited and whether it has unsaved changes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+from ..arch import ArchGraph, load_arch, save_arch
+from ..errors import ExplorerError
+
+MAX_RECENT = 8
+
+
+class FileActions:
+    """Mixed into MainWindow (its `doc`, `qsettings`, `ask_to_save` and view preparation)."""
+
+    def maybe_save(self) -> bool:
+        if self.doc.undo.isClean() or not self.ask_to_save:
+            return True
+        ans = QMessageBox.question(
+            self,
+            "NAS Explorer",
+            "Save changes to the current architecture?",
+            QMessageBox.StandardButton.Save
+            | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel,
+        )
+        if ans == QMessageBox.StandardButton.Save:
+            return self.save()
+        return ans == QMessageBox.StandardButton.Discard
+
+    def new_file(self) -> None:
+        if not self.maybe_save():
+            return
+        g = ArchGraph("untitled")
+        g.add_node("input", {"resolution": 32}, pos=(0.0, 0.0))
+        g.add_node("output", pos=(380.0, 0.0))
+        self.doc.replace(g)
+        self._prepare_view(g, relayout=False)
+
+    def open_dialog(self) -> None:
+        if not self.maybe_save():
+            return
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open architecture", "", "Architectures (*.json);;All (*)"
+        )
+        if path:
+            self.open_path(path)
+
+    def open_path(self, path: str) -> bool:
+        try:
+            graph = load_arch(path)
+        except ExplorerError as e:
+            QMessageBox.warning(self, "Cannot open", str(e))
+            self.statusBar().showMessage(str(e), 8000)
+            return False
+        self.doc.replace(graph, str(path))
+        self._prepare_view(graph, relayout=any("pos" not in d for _, d in graph.g.nodes(data=True)))
+        self._add_recent(str(path))
+        self.statusBar().showMessage(f"opened {path}", 4000)
+        return True
+
+    def save(self) -> bool:
+        if not self.doc.path:
+            return self.save_as()
+        return self._write(self.doc.path)
+
+    def save_as(self) -> bool:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save architecture", self.doc.path or "architecture.json", "Architectures (*.json)"
+        )
+        if not path:
+            return False
+        return self._write(path)
+
+    def _write(self, path: str) -> bool:
+        try:
+            save_arch(self.doc.graph, path)
+        except OSError as e:
+            QMessageBox.warning(self, "Cannot save", f"{path}: {e}")
+            return False
+        self.doc.path = path
+        self.doc.undo.setClean()
+        self._add_recent(path)
+        self._update_title()
+        self.statusBar().showMessage(f"saved {path}", 4000)
+        return True
+
+    def _recent(self) -> list[str]:
+        v = self.qsettings.value("recent_files", [])
+        return [str(x) for x in v] if isinstance(v, list) else ([str(v)] if v else [])
+
+    def _add_recent(self, path: str) -> None:
+        path = str(Path(path).resolve())
+        items = [path] + [p for p in self._recent() if p != path]
+        self.qsettings.setValue("recent_files", items[:MAX_RECENT])
+        self._refresh_recent()
+
+    def _refresh_recent(self) -> None:
+        self.recent_menu.clear()
+        items = self._recent()
+        for p in items:
+            self.recent_menu.addAction(
+                Path(p).name, lambda p=p: self.maybe_save() and self.open_path(p)
+            ).setStatusTip(p)
+        self.recent_menu.setEnabled(bool(items))
+
+    def _update_title(self, *_args) -> None:
+        name = Path(self.doc.path).name if self.doc.path else (self.doc.graph.name or "untitled")
+        project = f" [{Path(self.project.path).name}]" if getattr(self, "project", None) else ""
+        self.setWindowTitle(f"{name}[*]{project} \u2013 NAS Explorer")
+        self.setWindowModified(not self.doc.undo.isClean())
