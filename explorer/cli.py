@@ -9,7 +9,6 @@ naming the exception; `--debug` prints the traceback), 130 interrupted.
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 import traceback
 
@@ -17,16 +16,12 @@ from .errors import ExplorerError, one_line
 
 EXIT_INTERNAL = 3
 
-COMMAND_MODULES = (
-    "explorer.commands.arch",
-    "explorer.commands.spaces",
-    "explorer.commands.score",
-    "explorer.commands.latency",
-    "explorer.commands.supernet",
-    "explorer.commands.search",
-    "explorer.commands.export",
-    "explorer.commands.estimate",
-)
+
+def _command_modules():
+    """The subcommand families, each a module with `register(subparsers)`."""
+    from .commands import arch, estimate, export, latency, score, search, spaces, supernet
+
+    return (arch, spaces, score, latency, supernet, search, export, estimate)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -52,13 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--screenshot", metavar="PATH", help="start the app, wait for live metrics, save a PNG and exit"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name == name:  # a command family not built yet
-                continue
-            raise
+    for module in _command_modules():
         module.register(sub)
     return parser
 

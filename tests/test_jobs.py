@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from explorer.jobs import Cancelled, Progress, ProgressReader, ProgressWriter, Rate, tee
 from explorer.jobs.commands import job_argv, proxyless_argv
+from explorer.progress import Cancelled, Progress, ProgressReader, ProgressWriter, Rate, tee
 
 
 def test_progress_jsonl_roundtrip_and_partial_lines(tmp_path):

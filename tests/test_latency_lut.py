@@ -387,7 +387,7 @@ def test_environment_is_recorded_in_new_local_device(tmp_path):
 
 # -- CLI -----------------------------------------------------------------------------------------
 def _cli(argv):
-    from explorer.latency.profile_cmd import add_profile_parser
+    from explorer.commands.latency_profile import add_profile_parser
 
     parser = argparse.ArgumentParser()
     add_profile_parser(parser.add_subparsers(dest="cmd"))

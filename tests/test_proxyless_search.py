@@ -9,7 +9,7 @@ import torch
 
 from explorer.arch import load_arch, lut_keys
 from explorer.errors import ExplorerError
-from explorer.jobs import Cancelled
+from explorer.progress import Cancelled
 from explorer.proxyless.search import ProxylessSearch, SearchConfig
 from explorer.proxyless.supernet import Skeleton
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from explorer.errors import ExplorerError
-from explorer.jobs import Cancelled
+from explorer.progress import Cancelled
 from explorer.search.evolution import ConfigOps, EvolutionSearch
 from explorer.search.ofa_lut import LUTLatency
 from explorer.search.predictor import AccuracyPredictor, encode, train_predictor

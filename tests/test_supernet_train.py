@@ -16,7 +16,7 @@ import torch
 
 from explorer.data import DataError, load_builtin_cifar
 from explorer.errors import ExplorerError
-from explorer.jobs import Cancelled, ProgressReader
+from explorer.progress import Cancelled, ProgressReader
 from explorer.supernet import checkpoint as ckpt
 from explorer.supernet.trainer import PSTrainer, TrainArgs, lr_at
 

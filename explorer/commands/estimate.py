@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..arch import count_complexity, load_arch, save_arch
 from ..errors import ExplorerError
-from ..jobs import Progress, ProgressWriter, tee
+from ..progress import Progress, ProgressWriter, tee
 from ._output import print_json, print_table
 
 

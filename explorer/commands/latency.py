@@ -57,8 +57,8 @@ def register(sub) -> None:
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(handler=cmd_eval)
 
-    # `latency profile` (this machine's layer-wise tables) lives in explorer/latency/profile_cmd.py
-    from ..latency.profile_cmd import add_profile_parser
+    # `latency profile` (this machine's layer-wise tables) lives in explorer/commands/latency_profile.py
+    from .latency_profile import add_profile_parser
 
     add_profile_parser(lsub)
 

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..jobs import Cancelled, Progress, ProgressWriter, tee
+from ..progress import Cancelled, Progress, ProgressWriter, tee
 from ._output import print_json
 
 

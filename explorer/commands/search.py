@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ExplorerError
-from ..jobs import Progress
+from ..progress import Progress
 from ..spaces import get_space, spaces_with
 from ._output import print_json
 

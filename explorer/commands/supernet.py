@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ConfigError, ExplorerError
-from ..jobs import Cancelled, Progress, ProgressWriter, tee
+from ..progress import Cancelled, Progress, ProgressWriter, tee
 from ..spaces import default_space, spaces_with
 from ._output import print_json
 
@@ -215,7 +215,7 @@ def cmd_extract(args) -> int:
     import torch
 
     from ..arch import count_complexity, save_arch
-    from ..jobs import never_stop
+    from ..progress import never_stop
     from ..supernet import checkpoint as ckpt
     from ..supernet.bn_calib import recalibrate_bn
     from ..supernet.extract import extract_graph

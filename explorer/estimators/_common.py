@@ -14,7 +14,7 @@ from torch import nn
 
 from ..data import crop_flip, load_builtin_cifar, load_npz_batch, normalize, shared_cifar_path
 from ..errors import ExplorerError
-from ..jobs import Cancelled, Progress, ProgressFn, Rate, StopFn, never_stop, no_progress
+from ..progress import Cancelled, Progress, ProgressFn, Rate, StopFn, never_stop, no_progress
 
 
 class EstimatorError(ExplorerError):

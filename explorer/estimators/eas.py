@@ -17,7 +17,7 @@ import torch
 from ..arch import build_model, count_complexity
 from ..arch.graph import ArchGraph
 from ..data import resize
-from ..jobs import Progress, ProgressFn, StopFn, never_stop, no_progress
+from ..progress import Progress, ProgressFn, StopFn, never_stop, no_progress
 from ._common import EstimatorError, Split, model_accuracy, train_steps
 from .net2net import candidate_actions, load_weights, net2deeper, net2wider
 

@@ -23,7 +23,7 @@ from ..arch import modules as M
 from ..arch.graph import ArchGraph
 from ..arch.ops.nb201 import NB201_OPS
 from ..errors import ExplorerError, FormatError
-from ..jobs import Progress, ProgressFn, StopFn, never_stop, no_progress
+from ..progress import Progress, ProgressFn, StopFn, never_stop, no_progress
 from ..spaces.nb201 import EDGES, NB201Space, arch_str_of, parse_arch_str
 from ..supernet.bn_calib import image_batches, recalibrate_bn
 from ..tensorfile import load_tensors, save_tensors

@@ -28,7 +28,7 @@ from torch import nn
 
 from ..arch.ops.nb201 import NB201_OPS
 from ..errors import ExplorerError, FormatError
-from ..jobs import Progress, ProgressFn, StopFn, never_stop, no_progress
+from ..progress import Progress, ProgressFn, StopFn, never_stop, no_progress
 from ..spaces.nb201 import EDGES, arch_str_of
 from ..tensorfile import load_tensors, save_tensors
 from ._common import Split, accuracy, train_steps
@@ -181,7 +181,7 @@ def score_archs(
     net.eval()
     for i, arch in enumerate(archs, start=1):
         if should_stop():
-            from ..jobs import Cancelled
+            from ..progress import Cancelled
 
             raise Cancelled("SMASH scoring cancelled")
         ops = as_ops(arch)

@@ -10,8 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ..progress import Progress
 from .commands import package_root
-from .progress import Progress
 
 _SEARCH_LINE = re.compile(r"\[search\] generation (\d+)/(\d+)\s*(.*)")
 

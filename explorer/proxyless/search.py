@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from explorer.errors import ConfigError, ExplorerError, FormatError
 from explorer.fileio import atomic_write_text
-from explorer.jobs import Cancelled, Progress, ProgressFn, Rate, StopFn, never_stop, no_progress
+from explorer.progress import Cancelled, Progress, ProgressFn, Rate, StopFn, never_stop, no_progress
 from explorer.tensorfile import load_tensors, save_tensors
 
 from . import gates

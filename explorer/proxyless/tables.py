@@ -122,7 +122,7 @@ class LutDeviceSource:
             profile(dev, specs, should_stop=stop, progress=progress, spaces=[SPACE])
             missing = dev.missing(layers)
             if missing and should_stop is not None and should_stop():
-                from explorer.jobs import Cancelled
+                from explorer.progress import Cancelled
 
                 raise Cancelled("stopped while measuring the latency table")
         if missing:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from explorer.errors import ExplorerError
-from explorer.jobs import Cancelled, Progress, ProgressFn, StopFn, never_stop, no_progress
+from explorer.progress import Cancelled, Progress, ProgressFn, StopFn, never_stop, no_progress
 from explorer.spaces.ofa_geometry import DEPTHS, EXPANDS, KERNELS, N_BLOCKS, N_STAGES
 
 

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from explorer.jobs import Cancelled, Progress, ProgressFn, Rate, StopFn, never_stop, no_progress
+from explorer.progress import Cancelled, Progress, ProgressFn, Rate, StopFn, never_stop, no_progress
 
 
 @torch.no_grad()

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from explorer.errors import ExplorerError
-from explorer.jobs import Progress, ProgressFn, StopFn
+from explorer.progress import Progress, ProgressFn, StopFn
 from explorer.spaces.ofa_geometry import active_blocks, se_channels
 from explorer.supernet.dynamic_ops import DynamicMBConv
 from explorer.supernet.ofa_mbv3 import OFAMobileNetV3

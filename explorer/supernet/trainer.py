@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from explorer.errors import ExplorerError
-from explorer.jobs import Cancelled, Progress, ProgressFn, StopFn, never_stop, no_progress
+from explorer.progress import Cancelled, Progress, ProgressFn, StopFn, never_stop, no_progress
 from explorer.supernet import checkpoint as ckpt
 from explorer.supernet import distributed as dd
 from explorer.supernet.datasets import load_dataset

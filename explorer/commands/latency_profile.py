@@ -15,10 +15,10 @@ import sys
 
 from explorer.errors import ExplorerError
 
-from .keys import unique_specs
-from .local import is_alias, local_device, parse_local_name
-from .measure import STATISTICS, MeasureConfig, cpu_count
-from .profile import calibrate, coverage_configs, profile, sample_configs
+from ..latency.keys import unique_specs
+from ..latency.local import is_alias, local_device, parse_local_name
+from ..latency.measure import STATISTICS, MeasureConfig, cpu_count
+from ..latency.profile import calibrate, coverage_configs, profile, sample_configs
 
 
 def _ints(text: str) -> list[int]:
@@ -202,7 +202,7 @@ def cmd_profile(args) -> int:
         "calibration": cal,
     }
     if args.json:
-        from explorer.commands._output import print_json
+        from ._output import print_json
 
         print_json(out)
     else:
