@@ -152,3 +152,58 @@ def write_state(state: dict[str, torch.Tensor], path) -> None:
     from ..tensorfile import save_tensors
 
     save_tensors(path, {k: v.detach().cpu().contiguous() for k, v in state.items()})
+
+
+def load_weight_sharing(path, kind: str, what: str, build) -> tuple:
+    """(net, config) of a weight-sharing estimator's checkpoint, built by `build(config dict)` and
+    loaded with the saved weights; FormatError (one line) when unreadable, damaged or foreign."""
+    from ..errors import FormatError
+    from ..tensorfile import load_tensors
+
+    ck = load_tensors(path, what)
+    if ck.get("kind") != kind:
+        raise FormatError(f"{path}: not a {what}")
+    if not isinstance(ck.get("config"), dict) or not isinstance(ck.get("state_dict"), dict):
+        raise FormatError(f"{path}: damaged {what} (no 'config' or 'state_dict')")
+    try:
+        net, cfg = build(ck["config"])
+        net.load_state_dict(ck["state_dict"])
+    except (TypeError, ValueError, RuntimeError, KeyError, MemoryError, ExplorerError) as e:
+        lines = str(e).strip().splitlines()  # load_state_dict's first line only names the class
+        msg = (lines[1] if len(lines) > 1 else lines[0]).strip()[:160] if lines else type(e).__name__
+        raise FormatError(f"{path}: checkpoint does not fit its own config ({msg})") from None
+    return net, cfg
+
+
+class TrainThenScore:
+    """Background job of a weight-sharing estimator: train the shared weights, save them if asked,
+    then score `archs` with them; `run` returns a dict. Subclasses say how to build, train, save
+    and score."""
+
+    def __init__(self, cfg, split: Split, archs: list | None = None, checkpoint=None):
+        self.cfg, self.split, self.archs, self.checkpoint = cfg, split, archs or [], checkpoint
+        self.net: nn.Module | None = None
+
+    def new(self):
+        raise NotImplementedError
+
+    def train(self, progress: ProgressFn, should_stop: StopFn) -> list:
+        raise NotImplementedError
+
+    def save(self, path):
+        raise NotImplementedError
+
+    def score(self, progress: ProgressFn, should_stop: StopFn) -> list:
+        raise NotImplementedError
+
+    def run(self, progress: ProgressFn, should_stop: StopFn) -> dict:
+        from dataclasses import asdict
+
+        self.net = self.new()
+        losses = self.train(progress, should_stop)
+        result = {"config": asdict(self.cfg), "losses": losses, "data": self.split.source}
+        if self.checkpoint:
+            result["checkpoint"] = str(self.save(self.checkpoint))
+        if self.archs:
+            result["scores"] = self.score(progress, should_stop)
+        return result

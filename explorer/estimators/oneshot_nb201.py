@@ -22,12 +22,11 @@ from torch import nn
 from ..arch import modules as M
 from ..arch.graph import ArchGraph
 from ..arch.ops.nb201 import NB201_OPS
-from ..errors import ExplorerError, FormatError
 from ..progress import Progress, ProgressFn, StopFn, never_stop, no_progress
 from ..spaces.nb201 import EDGES, NB201Space, arch_str_of, parse_arch_str
 from ..supernet.bn_calib import image_batches, recalibrate_bn
-from ..tensorfile import load_tensors, save_tensors
-from ._common import EstimatorError, Split, accuracy, train_steps
+from ..tensorfile import save_tensors
+from ._common import EstimatorError, Split, TrainThenScore, accuracy, load_weight_sharing, train_steps
 
 CONV_OPS = ("nor_conv_1x1", "nor_conv_3x3")
 
@@ -249,37 +248,25 @@ def save_supernet(net: NB201Supernet, cfg: OneShotConfig, path: str | Path) -> P
 
 def load_supernet(path: str | Path) -> tuple[NB201Supernet, OneShotConfig]:
     """Net and config of a checkpoint; FormatError (one line) when it is unreadable, damaged or foreign."""
-    ck = load_tensors(path, "one-shot NB201 supernet checkpoint")
-    if ck.get("kind") != "oneshot-nb201":
-        raise FormatError(f"{path}: not a one-shot NB201 supernet checkpoint")
-    if not isinstance(ck.get("config"), dict) or not isinstance(ck.get("state_dict"), dict):
-        raise FormatError(f"{path}: damaged one-shot NB201 supernet checkpoint (no 'config' or 'state_dict')")
-    try:
-        cfg = OneShotConfig(**ck["config"])
-        net = NB201Supernet(cfg.C, cfg.N)
-        net.load_state_dict(ck["state_dict"])
-    except (TypeError, ValueError, RuntimeError, KeyError, MemoryError, ExplorerError) as e:
-        lines = str(e).strip().splitlines()  # load_state_dict's first line only names the class
-        msg = (lines[1] if len(lines) > 1 else lines[0]).strip()[:160] if lines else type(e).__name__
-        raise FormatError(f"{path}: checkpoint does not fit its own config ({msg})") from None
-    return net, cfg
+
+    def build(config: dict):
+        cfg = OneShotConfig(**config)
+        return NB201Supernet(cfg.C, cfg.N), cfg
+
+    return load_weight_sharing(path, "oneshot-nb201", "one-shot NB201 supernet checkpoint", build)
 
 
-class OneShotJob:
+class OneShotJob(TrainThenScore):
     """Background job: train the supernet, then (optionally) score `archs`; result is a dict."""
 
-    def __init__(self, cfg: OneShotConfig, split: Split, archs: list | None = None, checkpoint=None):
-        self.cfg, self.split, self.archs, self.checkpoint = cfg, split, archs or [], checkpoint
-        self.net: NB201Supernet | None = None
+    def new(self):
+        return new_supernet(self.cfg)
 
-    def run(self, progress: ProgressFn, should_stop: StopFn) -> dict:
-        self.net = new_supernet(self.cfg)
-        losses = train_supernet(self.net, self.split, self.cfg, progress, should_stop)
-        result = {"config": asdict(self.cfg), "losses": losses, "data": self.split.source}
-        if self.checkpoint:
-            result["checkpoint"] = str(save_supernet(self.net, self.cfg, self.checkpoint))
-        if self.archs:
-            result["scores"] = score_archs(
-                self.net, self.archs, self.split, self.cfg.calib_images, progress, should_stop
-            )
-        return result
+    def train(self, progress, should_stop):
+        return train_supernet(self.net, self.split, self.cfg, progress, should_stop)
+
+    def save(self, path):
+        return save_supernet(self.net, self.cfg, path)
+
+    def score(self, progress, should_stop):
+        return score_archs(self.net, self.archs, self.split, self.cfg.calib_images, progress, should_stop)

@@ -27,11 +27,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..arch.ops.nb201 import NB201_OPS
-from ..errors import ExplorerError, FormatError
 from ..progress import Progress, ProgressFn, StopFn, never_stop, no_progress
 from ..spaces.nb201 import EDGES, arch_str_of
-from ..tensorfile import load_tensors, save_tensors
-from ._common import Split, accuracy, train_steps
+from ..tensorfile import save_tensors
+from ._common import Split, TrainThenScore, accuracy, load_weight_sharing, train_steps
 from .oneshot_nb201 import NB201FixedParts, NB201Skeleton, as_ops, random_ops, run_cell
 
 KERNEL = {"nor_conv_1x1": 1, "nor_conv_3x3": 3}
@@ -199,35 +198,25 @@ def save_smash(net: SmashNB201, cfg: SmashConfig, path: str | Path) -> Path:
 
 def load_smash(path: str | Path) -> tuple[SmashNB201, SmashConfig]:
     """Net and config of a checkpoint; FormatError (one line) when it is unreadable, damaged or foreign."""
-    ck = load_tensors(path, "SMASH NB201 checkpoint")
-    if ck.get("kind") != "smash-nb201":
-        raise FormatError(f"{path}: not a SMASH NB201 checkpoint")
-    if not isinstance(ck.get("config"), dict) or not isinstance(ck.get("state_dict"), dict):
-        raise FormatError(f"{path}: damaged SMASH NB201 checkpoint (no 'config' or 'state_dict')")
-    try:
-        cfg = SmashConfig(**ck["config"])
-        net = SmashNB201(cfg.C, cfg.N, hidden=cfg.hidden)
-        net.load_state_dict(ck["state_dict"])
-    except (TypeError, ValueError, RuntimeError, KeyError, MemoryError, ExplorerError) as e:
-        lines = str(e).strip().splitlines()  # load_state_dict's first line only names the class
-        msg = (lines[1] if len(lines) > 1 else lines[0]).strip()[:160] if lines else type(e).__name__
-        raise FormatError(f"{path}: checkpoint does not fit its own config ({msg})") from None
-    return net, cfg
+
+    def build(config: dict):
+        cfg = SmashConfig(**config)
+        return SmashNB201(cfg.C, cfg.N, hidden=cfg.hidden), cfg
+
+    return load_weight_sharing(path, "smash-nb201", "SMASH NB201 checkpoint", build)
 
 
-class SmashJob:
+class SmashJob(TrainThenScore):
     """Background job: train H, then (optionally) score `archs`; result is a dict."""
 
-    def __init__(self, cfg: SmashConfig, split: Split, archs: list | None = None, checkpoint=None):
-        self.cfg, self.split, self.archs, self.checkpoint = cfg, split, archs or [], checkpoint
-        self.net: SmashNB201 | None = None
+    def new(self):
+        return new_smash(self.cfg)
 
-    def run(self, progress: ProgressFn, should_stop: StopFn) -> dict:
-        self.net = new_smash(self.cfg)
-        losses = train_smash(self.net, self.split, self.cfg, progress, should_stop)
-        result = {"config": asdict(self.cfg), "losses": losses, "data": self.split.source}
-        if self.checkpoint:
-            result["checkpoint"] = str(save_smash(self.net, self.cfg, self.checkpoint))
-        if self.archs:
-            result["scores"] = score_archs(self.net, self.archs, self.split, progress, should_stop)
-        return result
+    def train(self, progress, should_stop):
+        return train_smash(self.net, self.split, self.cfg, progress, should_stop)
+
+    def save(self, path):
+        return save_smash(self.net, self.cfg, path)
+
+    def score(self, progress, should_stop):
+        return score_archs(self.net, self.archs, self.split, progress, should_stop)
