@@ -19,7 +19,7 @@ from torch.export.graph_signature import InputKind, OutputKind
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..arch.ops.opaque import _ENUMS
-from .base import Fallback, TNode, Traced, TraceError
+from .base import Fallback, TNode, Traced, TraceError, chain_nodes
 
 _ACTS = {
     "relu": "relu",
@@ -237,15 +237,8 @@ class _Walk:
         self.nodes[n.id] = n
         self.vals[node.name] = n.id
 
-    def _chain(self, n: TNode, parts: list) -> None:
-        prev = None
-        for j, (kind, inputs, attrs, shape) in enumerate(parts):
-            last = j == len(parts) - 1
-            nid = n.id if last else f"{n.id}__{j}"
-            t = TNode(nid, kind, inputs if prev is None else [prev], shape, attrs, {}, n.scope)
-            t.fallback = n.fallback if last else None
-            self.nodes[nid] = t
-            prev = nid
+    def _chain(self, n: TNode, parts) -> None:
+        chain_nodes(self.nodes, n, parts)
         self.vals[n.id] = n.id
 
     def _fallback(self, call: fx.Node, index: int | None, val) -> Fallback:

@@ -62,6 +62,20 @@ class Traced:
     unused_params: int = 0  # parameters no layer uses (not in the graph)
 
 
+def chain_nodes(nodes: dict[str, TNode], n: TNode, parts) -> None:
+    """Put a source node that maps onto several layers into `nodes` as a chain of TNodes: each
+    part is (kind, inputs, attrs, shape); the last keeps `n`'s id (so its users find it) and its
+    fallback, the others take `<id>__<k>` ids and feed the next."""
+    prev = None
+    for j, (kind, inputs, attrs, shape) in enumerate(parts):
+        last = j == len(parts) - 1
+        nid = n.id if last else f"{n.id}__{j}"
+        t = TNode(nid, kind, inputs if prev is None else [prev], shape, attrs, {}, n.scope)
+        t.fallback = n.fallback if last else None
+        nodes[nid] = t
+        prev = nid
+
+
 class TraceError(FormatError):
     pass
 

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ..errors import FormatError
-from .base import Fallback, TNode, TraceError
+from .base import Fallback, TNode, TraceError, chain_nodes
 
 _ACTS = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "HardSwish": "h_swish"}
 SHAPE_OPS = {"Shape", "Size"}
@@ -157,14 +157,7 @@ class OnnxWalk:
                 self.act[o] = n.id
 
     def _chain(self, n: TNode, parts) -> None:
-        prev = None
-        for j, (kind, inputs, attrs, shape) in enumerate(parts):
-            last = j == len(parts) - 1
-            nid = n.id if last else f"{n.id}__{j}"
-            t = TNode(nid, kind, inputs if prev is None else [prev], shape, attrs, {}, n.scope)
-            t.fallback = n.fallback if last else None
-            self.nodes[nid] = t
-            prev = nid
+        chain_nodes(self.nodes, n, parts)
         self.act[n.id] = n.id
 
     def _fallback(self, node, j: int, out: str) -> Fallback:
