@@ -91,8 +91,13 @@ def crop_flip(x: torch.Tensor, seed: int, padding: int = 4) -> torch.Tensor:
     padded[:, :, padding : padding + h, padding : padding + w] = x
     ij = torch.randint(0, 2 * padding + 1, (n, 2), generator=g)
     flip = torch.rand(n, generator=g) < 0.5
-    out = torch.empty_like(x)
-    for k in range(n):
+    return crop_from(padded, ij, flip, h, w)
+
+
+def crop_from(padded: torch.Tensor, ij: torch.Tensor, flip: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """Sample k's (h, w) window of `padded` at offset ij[k], mirrored where flip[k]."""
+    out = torch.empty(padded.shape[0], padded.shape[1], h, w, dtype=padded.dtype)
+    for k in range(padded.shape[0]):
         i, j = int(ij[k, 0]), int(ij[k, 1])
         crop = padded[k, :, i : i + h, j : j + w]
         out[k] = crop.flip(-1) if flip[k] else crop

@@ -93,13 +93,7 @@ def _crop_flip(x: torch.Tensor, seed: int, offset: int, total: int) -> torch.Ten
     pad = max(1, h // 8)
     ij = torch.randint(0, 2 * pad + 1, (total, 2), generator=g)[offset : offset + n]
     flip = (torch.rand(total, generator=g) < 0.5)[offset : offset + n]
-    padded = F.pad(x, (pad, pad, pad, pad), value=0.0)
-    out = torch.empty_like(x)
-    for k in range(n):
-        i, j = int(ij[k, 0]), int(ij[k, 1])
-        crop = padded[k, :, i : i + h, j : j + w]
-        out[k] = crop.flip(-1) if flip[k] else crop
-    return out
+    return core_data.crop_from(F.pad(x, (pad, pad, pad, pad), value=0.0), ij, flip, h, w)
 
 
 def _npz(path: Path) -> dict[str, np.ndarray]:
