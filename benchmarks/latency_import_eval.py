@@ -10,14 +10,20 @@ inference mode, per-run minimum, best of `rounds` passes spread over all models)
 from the imported graph is measured too: the gap between it and the original is the import's,
 the gap between the LUT sum and the built model is the table's.
 
-Reported: MACs, params, LUT raw sum, measured, ratio and whether within +-10 %, raw and after a
-calibration `ms ~ a * LUT + b` fitted leave-one-family-out (on the other families' models,
-never on the model predicted, nor on its siblings); the share within +-10 % / +-5 %, Spearman and
-the median |error|. `--explain` (default: the models the raw sum misses) times every node inside
-the built network and compares it with its table entry, per op kind: what dominates a miss.
+Layers are measured by the device protocol's context: 'interleaved' (the default: each layer run
+once per pass together with the layers before it in the graph, never back to back) or 'isolated'
+(each layer timed back to back, the protocol before issue 17); `--context both` fills one table of
+each and reports both against the same whole-network measurements.
+
+Reported per table: MACs, params, LUT raw sum, measured, ratio and whether within +-10 %, raw
+and after a calibration `ms ~ a * LUT + b` fitted leave-one-family-out (on the other families'
+models, never on the model predicted, nor on its siblings); the share within +-10 % / +-5 %,
+Spearman and the median |error|. `--explain` (default: the models a raw sum misses) times every
+node inside the built network and compares it with its table entries, per op kind: what
+dominates a miss.
 
     python benchmarks/latency_import_eval.py [--quick | --models a,b] [--luts DIR] [--rounds 3]
-        [--explain all|miss|none] [--json] [--out results.json]
+        [--context interleaved|isolated|both] [--explain all|miss|none] [--json] [--out results.json]
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ from explorer.importers import import_model  # noqa: E402
 from explorer.latency import profile as L  # noqa: E402
 from explorer.latency.local import local_device  # noqa: E402
 from explorer.latency.measure import (  # noqa: E402
+    CONTEXTS,
     STATISTICS,
     MeasureConfig,
     entry_ms,
@@ -79,15 +86,17 @@ class Row:
     macs: int
     params: int
     counts_ok: bool
-    keys: int
-    lut_ms: float
     original: Net
     built: Net
     graph: object = None
+    keys: int = 0
+    lut_ms: dict[str, float] = field(default_factory=dict)  # per layer context
+    layers: dict[str, list] = field(default_factory=dict)
+    new_keys: dict[str, int] = field(default_factory=dict)
+    cal_ms: dict[str, float] = field(default_factory=dict)
+    cal: dict[str, tuple[float, float]] = field(default_factory=dict)
     measured_ms: float | None = None
     built_ms: float | None = None
-    cal_ms: float | None = None
-    cal: tuple[float, float] | None = None
     entries: dict = field(default_factory=dict)
 
 
@@ -155,29 +164,28 @@ def node_times(net: torch.nn.Module, shape, runs: int = 20) -> dict[str, float]:
     return dict(times)
 
 
-def explain(row: Row, dev) -> dict:
-    """Per op kind: the table's entries against the same nodes timed inside the network."""
+def explain(row: Row, devices: dict) -> dict:
+    """Per op kind: each table's entries against the same nodes timed inside the network."""
     inside = node_times(row.built.module, row.built.shape)
-    table = dev.table_for(row.graph)
-    by_op: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0])
-    for node, key, ms in predict_graph(dev, row.graph, on_missing="report").layers:
-        op = row.graph.op(node)
-        if op == "conv" and row.graph.params(node).get("groups", 1) > 1:
-            op = "conv(grouped)"
-        by_op[op][0] += ms if ms is not None else entry_ms(table[key])
-        by_op[op][1] += inside.get(node, 0.0)
-        by_op[op][2] += 1
-    keyed = {n for n, _, _ in row.entries.get("layers", [])}
-    keyless = sum(v for n, v in inside.items() if n not in keyed)
+    by_op: dict[str, dict] = {}
+    for ctx in devices:
+        for node, _key, ms in row.layers[ctx]:
+            op = row.graph.op(node)
+            if op == "conv" and row.graph.params(node).get("groups", 1) > 1:
+                op = "conv(grouped)"
+            d = by_op.setdefault(op, {"n": 0, "in_network_ms": 0.0})
+            d[f"lut_{ctx}_ms"] = d.get(f"lut_{ctx}_ms", 0.0) + ms
+            if ctx == next(iter(devices)):
+                d["n"] += 1
+                d["in_network_ms"] += inside.get(node, 0.0)
+    first = f"lut_{next(iter(devices))}_ms"
     ops = {
-        op: {"n": n, "lut_ms": round(lut, 4), "in_network_ms": round(net, 4)}
-        for op, (lut, net, n) in sorted(by_op.items(), key=lambda kv: -abs(kv[1][1] - kv[1][0]))
+        op: {k: round(v, 4) if isinstance(v, float) else v for k, v in d.items()}
+        for op, d in sorted(by_op.items(), key=lambda kv: -abs(kv[1]["in_network_ms"] - kv[1][first]))
     }
+    keyed = {n for n, _, _ in row.layers[next(iter(devices))]}
+    keyless = sum(v for n, v in inside.items() if n not in keyed)
     return {"ops": ops, "in_network_sum_ms": round(sum(inside.values()), 4), "keyless_ms": round(keyless, 4)}
-
-
-def pct(v: float | None) -> str:
-    return "   -  " if v is None else f"{100 * v:5.1f}%"
 
 
 def within(p: float | None, t: float | None, tol: float = TOL) -> bool | None:
@@ -197,6 +205,12 @@ def main() -> int:
     ap.add_argument("--models", help=f"comma-separated subset of: {', '.join(ZOO)}")
     ap.add_argument("--quick", action="store_true", help=f"smoke run on {', '.join(QUICK)}")
     ap.add_argument("--luts", help="device file directory to reuse (default: a fresh table in a temp dir)")
+    ap.add_argument(
+        "--context",
+        choices=(*CONTEXTS, "both"),
+        default=MeasureConfig().context,
+        help="how layers are measured: interleaved (the default protocol), isolated, or both (two tables)",
+    )
     ap.add_argument("--rounds", type=int, default=MeasureConfig().rounds, help="passes per layer / net")
     ap.add_argument("--statistic", choices=STATISTICS, default=MeasureConfig().statistic)
     ap.add_argument("--explain", choices=("miss", "all", "none"), default="miss", help="per-op diagnosis")
@@ -209,36 +223,54 @@ def main() -> int:
     unknown = [n for n in names if n not in ZOO]
     if unknown:
         ap.error(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(ZOO)}")
+    contexts = list(CONTEXTS) if args.context == "both" else [args.context]
     t_start = time.time()
     load_start = loadavg()
-    protocol = {"statistic": args.statistic, "rounds": args.rounds}
     with tempfile.TemporaryDirectory(prefix="nasx-zoo-") as tmp_name:
         tmp = Path(tmp_name)
-        dev = local_device("torch", 1, 1, directory=args.luts or tmp / "luts", protocol=protocol)
-        cfg = dev.measure_config()
-        log(f"device {dev.name} ({len(dev.table)} keys cached); {cfg.statistic}, {cfg.rounds} round(s)")
+        devices = {}
+        for ctx in contexts:
+            protocol = {"statistic": args.statistic, "rounds": args.rounds, "context": ctx}
+            where = Path(args.luts) if args.luts else tmp / "luts"
+            if len(contexts) > 1:
+                where = where / ctx
+            dev = devices[ctx] = local_device("torch", 1, 1, directory=where, protocol=protocol)
+            c = dev.measure_config()
+            log(f"table {ctx}: {dev.path} ({len(dev.table)} keys cached); {c.statistic}, {c.rounds} round(s)")
+            if c.context != ctx:
+                log(f"  (a reused file: its layers were measured {c.context})")
+        cfg = next(iter(devices.values())).measure_config()
         log(f"load average at start: {load_start} ({os.cpu_count()} cores)")
 
-        # 1. import and predict (the table measures the layers it lacks, as the app does)
+        # 1. import and predict on each table (it measures the layers it lacks, as the app does)
         rows: list[Row] = []
-        t0 = time.time()
+        t_keys = dict.fromkeys(devices, 0.0)
         for name in names:
             t1 = time.time()
             model, result, ok = import_one(name, tmp)
-            n_before = len(dev.table)
-            pred = predict_graph(dev, result.graph, on_missing="measure")
             c = count_complexity(result.graph)
             row = Row(
-                name, family(name), c.macs, c.params, ok, len(pred.layers), float(pred.raw_ms),
-                Net(name, model), Net(f"{name} (built)", result.model()), result.graph,
-            )  # fmt: skip
-            row.entries = {"layers": pred.layers, "new_keys": len(dev.table) - n_before}
-            rows.append(row)
-            log(
-                f"  {name}: {len(pred.layers)} keyed nodes, {len(dev.table) - n_before} new keys measured, "
-                f"LUT {pred.raw_ms:.2f} ms, counts {'ok' if ok else 'DIFFER'} ({time.time() - t1:.0f} s)"
+                name,
+                family(name),
+                c.macs,
+                c.params,
+                ok,
+                Net(name, model),
+                Net(f"{name} (built)", result.model()),
             )
-        t_keys = time.time() - t0
+            row.graph = result.graph
+            for ctx, dev in devices.items():
+                t0, n_before = time.time(), len(dev.table)
+                pred = predict_graph(dev, result.graph, on_missing="measure")
+                row.keys, row.lut_ms[ctx], row.layers[ctx] = len(pred.layers), float(pred.raw_ms), pred.layers
+                row.new_keys[ctx] = len(dev.table) - n_before
+                t_keys[ctx] += time.time() - t0
+            rows.append(row)
+            luts = ", ".join(f"{ctx} {ms:.2f}" for ctx, ms in row.lut_ms.items())
+            log(
+                f"  {name}: {row.keys} keyed nodes, {max(row.new_keys.values())} new keys, LUT ms {luts}, "
+                f"counts {'ok' if ok else 'DIFFER'} ({time.time() - t1:.0f} s)"
+            )
 
         # 2. whole networks, in rounds over all models (original, and the built import)
         t0 = time.time()
@@ -259,40 +291,61 @@ def main() -> int:
         t_nets = time.time() - t0
 
         # 3. calibration, leave one family out: fitted on the other families only
-        for r in rows:
-            train = [(o.lut_ms, o.measured_ms) for o in rows if o.family != r.family]
-            if len(train) >= 2:
-                a, b = L.fit_linear([p[0] for p in train], [p[1] for p in train])
-                r.cal, r.cal_ms = (a, b), a * r.lut_ms + b
+        for ctx in devices:
+            for r in rows:
+                train = [(o.lut_ms[ctx], o.measured_ms) for o in rows if o.family != r.family]
+                if len(train) >= 2:
+                    a, b = L.fit_linear([p[0] for p in train], [p[1] for p in train])
+                    r.cal[ctx], r.cal_ms[ctx] = (a, b), a * r.lut_ms[ctx] + b
 
         # 4. where the misses come from
         explained = {}
         for r in rows:
-            if args.explain == "all" or (args.explain == "miss" and not within(r.lut_ms, r.measured_ms)):
-                explained[r.name] = explain(r, dev)
+            miss = any(not within(ms, r.measured_ms) for ms in r.lut_ms.values())
+            if args.explain == "all" or (args.explain == "miss" and miss):
+                explained[r.name] = explain(r, devices)
 
     # report
-    print_table(rows, explained, file=sys.stderr if args.json else sys.stdout)
-    raw = summary([r.lut_ms for r in rows], [r.measured_ms for r in rows])
-    cal_rows = [r for r in rows if r.cal_ms is not None]
-    cal = summary([r.cal_ms for r in cal_rows], [r.measured_ms for r in cal_rows]) if cal_rows else None
-    vs_built = None
-    if not args.no_built:
-        vs_built = summary([r.lut_ms for r in rows], [r.built_ms for r in rows])
+    out = sys.stderr if args.json else sys.stdout
+    figures = {}
+    for ctx in devices:
+        print_table(rows, ctx, out)
+        raw = summary([r.lut_ms[ctx] for r in rows], [r.measured_ms for r in rows])
+        cal_rows = [r for r in rows if ctx in r.cal_ms]
+        cal = (
+            summary([r.cal_ms[ctx] for r in cal_rows], [r.measured_ms for r in cal_rows])
+            if cal_rows
+            else None
+        )
+        built = None if args.no_built else summary([r.lut_ms[ctx] for r in rows], [r.built_ms for r in rows])
+        figures[ctx] = {"raw_lut": raw, "calibrated_lofo": cal, "raw_lut_vs_built": built}
+        for label, m in (("raw LUT sum", raw), ("LOFO calibrated", cal), ("raw LUT vs built", built)):
+            if m:
+                print(
+                    f"{label:17s} within 10 %: {m['within_10']:6.1%}  within 5 %: {m['within_5']:6.1%}  "
+                    f"Spearman {m['spearman']}  median |error| {m['median_abs_error']:.1%}  "
+                    f"median ratio {m['ratio_median']:.3f}",
+                    file=out,
+                )
+        print(file=out)
+    print_explained(explained, list(devices), out)
     flagged = sum(
         int(bool(r.entries[k].get("foreign_load")))
         for r in rows
         for k in ("measured", "built")
         if k in r.entries
     )
-    keys_flagged = sum(1 for e in dev.table.values() if e.get("foreign_load"))
+    keys_flagged = {
+        ctx: sum(1 for e in d.table.values() if e.get("foreign_load")) for ctx, d in devices.items()
+    }
+    dev = next(iter(devices.values()))
     results = {
         "benchmark": "benchmarks/latency_import_eval.py",
         "device": dev.name,
         "date": today(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {dev.provenance.get('hardware')}",
         "torch": torch.__version__,
-        "protocol": cfg.protocol(),
+        "protocol": {ctx: d.measure_config().protocol() for ctx, d in devices.items()},
         "load_start": load_start,
         "load_end": loadavg(),
         "models": [
@@ -303,43 +356,37 @@ def main() -> int:
                 "params": r.params,
                 "counts_agree": r.counts_ok,
                 "keyed_nodes": r.keys,
-                "new_keys": r.entries["new_keys"],
-                "lut_ms": round(r.lut_ms, 4),
                 "measured_ms": round(r.measured_ms, 4),
                 "built_ms": None if r.built_ms is None else round(r.built_ms, 4),
-                "ratio": round(r.lut_ms / r.measured_ms, 4),
-                "within_10": within(r.lut_ms, r.measured_ms),
-                "calibrated_ms": None if r.cal_ms is None else round(r.cal_ms, 4),
-                "calibration_lofo": None if r.cal is None else [round(r.cal[0], 5), round(r.cal[1], 4)],
-                "calibrated_within_10": within(r.cal_ms, r.measured_ms),
                 "foreign_load": bool(r.entries["measured"].get("foreign_load")),
+                **{
+                    ctx: {
+                        "new_keys": r.new_keys[ctx],
+                        "lut_ms": round(r.lut_ms[ctx], 4),
+                        "ratio": round(r.lut_ms[ctx] / r.measured_ms, 4),
+                        "within_10": within(r.lut_ms[ctx], r.measured_ms),
+                        "calibrated_ms": round(r.cal_ms[ctx], 4) if ctx in r.cal_ms else None,
+                        "calibration_lofo": [round(v, 5) for v in r.cal[ctx]] if ctx in r.cal else None,
+                        "calibrated_within_10": within(r.cal_ms.get(ctx), r.measured_ms),
+                    }
+                    for ctx in devices
+                },
                 **({"explain": explained[r.name]} if r.name in explained else {}),
             }
             for r in rows
         ],
-        "raw_lut": raw,
-        "calibrated_lofo": cal,
-        "raw_lut_vs_built": vs_built,
+        **figures,
         "measurements_under_foreign_load": flagged,
-        "keys": len(dev.table),
+        "keys": {ctx: len(d.table) for ctx, d in devices.items()},
         "keys_under_foreign_load": keys_flagged,
-        "keys_s": round(t_keys, 1),
+        "keys_s": {ctx: round(v, 1) for ctx, v in t_keys.items()},
         "nets_s": round(t_nets, 1),
         "total_s": round(time.time() - t_start, 1),
     }
-    out = sys.stderr if args.json else sys.stdout
-    for label, m in (("raw LUT sum", raw), ("LOFO calibrated", cal), ("raw LUT vs built", vs_built)):
-        if m:
-            print(
-                f"{label:17s} within 10 %: {m['within_10']:6.1%}  within 5 %: {m['within_5']:6.1%}  "
-                f"Spearman {m['spearman']}  median |error| {m['median_abs_error']:.1%}  "
-                f"median ratio {m['ratio_median']:.3f}",
-                file=out,
-            )
     print(
-        f"{len(rows)} models, {len(dev.table)} keys ({keys_flagged} under foreign load), "
-        f"{flagged} whole-net measurements under foreign load; keys {t_keys:.0f} s, nets {t_nets:.0f} s, "
-        f"total {results['total_s']:.0f} s; load {load_start} -> {results['load_end']}",
+        f"{len(rows)} models; keys {dict(results['keys'])} ({keys_flagged} under foreign load), "
+        f"{flagged} whole-net measurements under foreign load; keys {results['keys_s']} s, "
+        f"nets {t_nets:.0f} s, total {results['total_s']:.0f} s; load {load_start} -> {results['load_end']}",
         file=out,
     )
     if args.json:
@@ -349,30 +396,37 @@ def main() -> int:
     return 0
 
 
-def print_table(rows: list[Row], explained: dict, file) -> None:
+def print_table(rows: list[Row], ctx: str, file) -> None:
+    print(f"layers measured {ctx}:", file=file)
     head = f"{'model':18s} {'MMACs':>7s} {'Mparams':>7s} {'LUT ms':>8s} {'meas ms':>8s} {'built':>8s}"
     head += f" {'ratio':>6s} {'<=10%':>5s} {'cal ms':>8s} {'ratio':>6s} {'<=10%':>5s}"
     print(head, file=file)
     for r in rows:
+        lut = r.lut_ms[ctx]
         built = "-" if r.built_ms is None else f"{r.built_ms:8.2f}"
-        cal = "-" if r.cal_ms is None else f"{r.cal_ms:8.2f}"
-        cal_ratio = "-" if r.cal_ms is None else f"{r.cal_ms / r.measured_ms:6.3f}"
-        ok, cal_ok = within(r.lut_ms, r.measured_ms), within(r.cal_ms, r.measured_ms)
+        cal = "-" if ctx not in r.cal_ms else f"{r.cal_ms[ctx]:8.2f}"
+        cal_ratio = "-" if ctx not in r.cal_ms else f"{r.cal_ms[ctx] / r.measured_ms:6.3f}"
+        ok, cal_ok = within(lut, r.measured_ms), within(r.cal_ms.get(ctx), r.measured_ms)
         print(
-            f"{r.name:18s} {r.macs / 1e6:7.0f} {r.params / 1e6:7.2f} {r.lut_ms:8.2f} {r.measured_ms:8.2f} "
-            f"{built:>8s} {r.lut_ms / r.measured_ms:6.3f} {'yes' if ok else 'no':>5s} "
+            f"{r.name:18s} {r.macs / 1e6:7.0f} {r.params / 1e6:7.2f} {lut:8.2f} {r.measured_ms:8.2f} "
+            f"{built:>8s} {lut / r.measured_ms:6.3f} {'yes' if ok else 'no':>5s} "
             f"{cal:>8s} {cal_ratio:>6s} {'yes' if cal_ok else 'no':>5s}"
             + ("" if r.counts_ok else "  (params/MACs differ from the original)"),
             file=file,
         )
+
+
+def print_explained(explained: dict, contexts: list[str], file) -> None:
     for name, ex in explained.items():
         print(
             f"{name}: nodes timed inside the built network sum to {ex['in_network_sum_ms']:.2f} ms "
-            f"({ex['keyless_ms']:.2f} ms in keyless nodes); per op (LUT -> in network, ms):",
+            f"({ex['keyless_ms']:.2f} ms in keyless nodes); per op, ms "
+            f"(LUT {' / '.join(contexts)} -> in network):",
             file=file,
         )
         for op, v in list(ex["ops"].items())[:6]:
-            print(f"    {op:14s} x{v['n']:<3d} {v['lut_ms']:8.3f} -> {v['in_network_ms']:8.3f}", file=file)
+            luts = " / ".join(f"{v[f'lut_{c}_ms']:7.3f}" for c in contexts)
+            print(f"    {op:14s} x{v['n']:<3d} {luts} -> {v['in_network_ms']:7.3f}", file=file)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Latency of imported models on this machine's layer-wise table (issue 17): every layer an
-import produces, opaque ones included, is keyed, measured for real and summed; and the allocator
+import produces, opaque ones included, is keyed, measured for real and summed; layers are
+measured interleaved with the layers before them, as a network runs them; and the allocator
 state the measurements run in does not depend on what ran before."""
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ import pytest
 import torch
 
 from explorer.importers import import_model
-from explorer.latency.keys import layer_specs
+from explorer.latency.keys import LayerSpec, layer_specs
 from explorer.latency.local import local_device
 from explorer.latency.lut import LutDevice
-from explorer.latency.measure import entry_ms
+from explorer.latency.measure import MeasureConfig, entry_ms, measure_sequence
 from explorer.latency.predict import predict_graph
+from explorer.latency.profile import CONTEXT_LAYERS, interleaved_sequence
 from explorer.layer_costs import layer_report
 
 from . import zoo
@@ -37,6 +39,7 @@ def imported(name: str, tmp_path):
 def test_imported_model_is_predicted_from_measured_layers(name, tmp_path):
     graph = imported(name, tmp_path)
     dev = local_device(directory=tmp_path / "luts", protocol=FAST)
+    assert dev.measure_config().context == "interleaved"
     pred = predict_graph(dev, graph, on_missing="measure")
 
     specs = layer_specs(graph)
@@ -60,6 +63,45 @@ def test_imported_model_is_predicted_from_measured_layers(name, tmp_path):
     assert rep.total("latency_ms") == pytest.approx(pred.raw_ms)
     again = predict_graph(local_device(directory=tmp_path / "luts"), graph, on_missing="measure")
     assert again.measured == [] and again.raw_ms == pytest.approx(pred.raw_ms)
+
+
+def spec(key: str) -> LayerSpec:
+    return LayerSpec(key, "activation", {"act": "relu"}, ((4, 8, 8),), (4, 8, 8))
+
+
+def test_interleaved_sequence_runs_each_due_layer_after_the_ones_before_it():
+    graph = [spec(f"k{i}") for i in range(20)] + [spec("k3")]  # k3 used twice: run once
+    seq = [s.key for s in interleaved_sequence([spec("k3"), spec("k15"), spec("extra")], graph)]
+    assert seq == [f"k{i}" for i in range(4)] + [f"k{i}" for i in range(15 - CONTEXT_LAYERS, 16)] + ["extra"]
+    assert [s.key for s in interleaved_sequence([spec("a"), spec("b")], [])] == ["a", "b"]
+
+
+class Recorder(torch.nn.Module):
+    def __init__(self, name, calls):
+        super().__init__()
+        self.name, self.calls = name, calls
+
+    def forward(self, x):
+        self.calls.append(self.name)
+        return x + 1
+
+
+def test_measure_sequence_never_runs_a_layer_twice_in_a_row():
+    calls: list[str] = []
+    items = [(Recorder(n, calls), [(4, 8, 8)]) for n in "abc"]
+    cfg = MeasureConfig(warmup=2, runs=5, max_attempts=1)
+    out = measure_sequence(items, cfg, timed=[0, 2])
+    assert calls == list("abc") * 7  # one run of each per pass, in order
+    assert out[1] is None and all(m.count == 5 and m.min_ms > 0 for m in (out[0], out[2]))
+    assert out[0].env["threads"] == 1
+
+
+def test_tables_measured_before_the_context_existed_stay_isolated(tmp_path):
+    dev = local_device(directory=tmp_path, protocol=FAST)
+    assert dev.provenance["protocol"]["context"] == "interleaved"
+    del dev.provenance["protocol"]["context"]
+    dev.save()
+    assert LutDevice.load(dev.path).measure_config().context == "isolated"
 
 
 _FAULTS = """
