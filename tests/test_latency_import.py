@@ -94,6 +94,10 @@ def test_measure_sequence_never_runs_a_layer_twice_in_a_row():
     assert calls == list("abc") * 7  # one run of each per pass, in order
     assert out[1] is None and all(m.count == 5 and m.min_ms > 0 for m in (out[0], out[2]))
     assert out[0].env["threads"] == 1
+    calls.clear()
+    asked = []
+    assert measure_sequence(items, cfg, should_stop=lambda: asked.append(1) or len(asked) > 3) is None
+    assert calls == list("abc") * 3  # a stop is heard between passes
 
 
 def test_tables_measured_before_the_context_existed_stay_isolated(tmp_path):

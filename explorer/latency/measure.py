@@ -540,12 +540,14 @@ def measure_sequence(
     items: Sequence[tuple[object, Sequence[Sequence[int]]]],
     config: MeasureConfig,
     timed: Iterable[int] | None = None,
-) -> list[Measurement | None]:
+    should_stop: Callable[[], bool] | None = None,
+) -> list[Measurement | None] | None:
     """Measure torch modules the way a network runs them (the 'interleaved' context): each pass
     runs every item once, in order, so a layer is never timed right after itself; its input is
     read just before its run (in a network it was just written) and its weights, output buffer
     and code come from wherever the other items left the caches. Returns one Measurement per
-    index in `timed` (default all; the others only run, as context), None elsewhere.
+    index in `timed` (default all; the others only run, as context), None elsewhere; None
+    altogether when `should_stop()`, asked between passes, said stop.
 
     Why: timed back to back (`measure_module`) a layer keeps its weights, input, output buffer
     and kernel hot in L1/L2, a state no network reaches. Measured here (1 thread, 224x224, 12
@@ -573,6 +575,8 @@ def measure_sequence(
         try:
             with torch.inference_mode():
                 for p in range(config.warmup + config.runs):
+                    if should_stop is not None and should_stop():
+                        return None
                     if p == config.warmup:
                         monitor.start()
                     for i, (module, inputs) in enumerate(runs):

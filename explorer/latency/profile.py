@@ -200,8 +200,12 @@ def profile(
                             break
                         new += batch[j].key not in measured
                 if timed:
-                    if interleave:
-                        results = measure_sequence([(s.build(), s.in_shapes) for s in batch], config, timed)
+                    if interleave:  # a stop asked for during the passes drops this batch
+                        stop = None if should_stop is None else (lambda: should_stop(len(measured)))
+                        modules = [(s.build(), s.in_shapes) for s in batch]
+                        results = measure_sequence(modules, config, timed, should_stop=stop)
+                        if results is None:
+                            timed, stopped = [], True
                     else:
                         results = [measure(batch[0], config)]
                 for j in timed:
