@@ -192,6 +192,7 @@ class LutDevice(Device):
         # files written before statistic/rounds existed were measured (and calibrated) on medians
         proto.setdefault("statistic", "median")
         proto.setdefault("rounds", 1)
+        proto.setdefault("context", "isolated")  # and each layer back to back, before 'context' existed
         return cfg.with_protocol(proto)
 
     def env_mismatches(self, env: dict | None = None) -> list[str]:
@@ -265,7 +266,13 @@ class LutDevice(Device):
                 specs = {s.key: s for _, s in layers if s.key in set(missing)}
                 stop = None if should_stop is None else (lambda _n: should_stop())
                 res = profile(
-                    self, specs, should_stop=stop, measure=measure, spaces=[graph_space(graph)], save=save
+                    self,
+                    specs,
+                    should_stop=stop,
+                    measure=measure,
+                    spaces=[graph_space(graph)],
+                    save=save,
+                    context=[s for _, s in layers],
                 )
                 measured, stopped = res.measured, res.stopped
                 missing = self.missing((s.key for _, s in layers), table)

@@ -56,8 +56,11 @@ def measure_missing(
 ) -> ProfileResult:
     """Measure the layers of `graph` this machine's table lacks (e.g. in the background while
     the other devices' rows are shown); `should_stop()` is asked between layers."""
-    specs = {s.key: s for _, s in layer_specs(graph) if s.key not in device.table}
+    layers = [s for _, s in layer_specs(graph)]
+    specs = {s.key: s for s in layers if s.key not in device.table}
     if not specs:  # nothing to measure: a table measured elsewhere still predicts
         return ProfileResult([], [], False, [], str(device.path) if device.path else None)
     stop = None if should_stop is None else (lambda _n: should_stop())
-    return profile(device, specs, should_stop=stop, progress=progress, spaces=[graph_space(graph)])
+    return profile(
+        device, specs, should_stop=stop, progress=progress, spaces=[graph_space(graph)], context=layers
+    )

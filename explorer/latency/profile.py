@@ -27,6 +27,7 @@ from .measure import (
     entry_ms,
     measure_graph,
     measure_module,
+    measure_sequence,
     merge_entries,
     today,
 )
@@ -108,6 +109,26 @@ def touch_provenance(device: LutDevice, spaces: Iterable[str] = ()) -> None:
     device.spaces = sorted(set(device.spaces) | {x for x in sp if x != ANY_SPACE})
 
 
+CONTEXT_LAYERS = 8  # layers run before each one measured interleaved (what sets its cache state)
+SEQUENCE_CHUNK = 256  # modules built at a time for one interleaved measurement
+
+
+def interleaved_sequence(due: Sequence[LayerSpec], context: Sequence[LayerSpec]) -> list[LayerSpec]:
+    """The layers to run, in order, to measure `due` interleaved: each due layer with the
+    `CONTEXT_LAYERS` that precede it in `context` (a graph's layers in execution order), one of
+    each key; due layers outside the context follow, interleaved among themselves."""
+    order = list({s.key: s for s in context}.values())  # each key once, where it first runs
+    pos = {s.key: i for i, s in enumerate(order)}
+    want = {s.key for s in due}
+    keep = set()
+    for i, s in enumerate(order):
+        if s.key in want:
+            keep.update(range(max(0, i - CONTEXT_LAYERS), i + 1))
+    seq = [order[i] for i in sorted(keep)]
+    seen = {s.key for s in seq}
+    return seq + [s for s in {s.key: s for s in due}.values() if s.key not in pos and s.key not in seen]
+
+
 def profile(
     device: LutDevice,
     specs: dict[str, LayerSpec] | Iterable[LayerSpec],
@@ -119,21 +140,28 @@ def profile(
     measure: LayerMeasurer = measure_layer,
     spaces: Iterable[str] = (),
     save: bool = True,
+    context: Sequence[LayerSpec] = (),
 ) -> ProfileResult:
     """Measure the keys of `specs` the table lacks; resumable (writes every `save_every` keys and on
     stop/interrupt, and skips keys already measured on this device). `should_stop(n_measured)` is
-    asked before each key; `progress(key, done, total)` after each.
+    asked before each key (each batch of keys, interleaved); `progress(key, done, total)` after each.
 
     With the protocol's `rounds` > 1 every key is measured in that many passes over all the keys
     to do (so one slow stretch of the host hits one round of a few keys, not all rounds of one),
     keeping the fastest round. A key already in the table is skipped whatever its rounds (a profile
     interrupted between rounds keeps valid, if less robust, entries; `remeasure_flagged` redoes
-    the ones taken under foreign load)."""
+    the ones taken under foreign load).
+
+    The protocol's `context` 'interleaved' (new devices; `measure.measure_sequence` says why)
+    runs the keys in passes together with the layers that precede them in `context` (the graph
+    they come from, in execution order); 'isolated', or a custom `measure`, times each key on
+    its own."""
     require_measurable(device)
     if isinstance(specs, dict):
         specs = list(specs.values())
     specs = list(specs)
     config = device.measure_config()
+    interleave = config.context == "interleaved" and measure is measure_layer and config.runtime == "torch"
     todo, skipped, have = [], [], {}
     for s in specs:
         e = device.table.get(s.key)
@@ -141,6 +169,7 @@ def profile(
             skipped.append(s.key)
         else:
             todo.append(s)
+    todo = list({s.key: s for s in todo}.values())  # one of each key (equal keys: equal layers)
     measured, stopped, dirty, n_done = [], False, 0, 0
     spaces = list(spaces)
 
@@ -154,23 +183,45 @@ def profile(
     work = config.rounds * len(todo)
     try:
         for rnd in range(config.rounds):
-            for s in todo:
-                old = have.get(s.key)
-                if old is not None and int(old.get("rounds", 1)) > rnd:
-                    continue
-                if should_stop is not None and should_stop(len(measured)):
-                    stopped = True
+            due = [s for s in todo if have.get(s.key) is None or int(have[s.key].get("rounds", 1)) <= rnd]
+            if interleave:
+                seq = interleaved_sequence(due, context)
+                batches = [seq[i : i + SEQUENCE_CHUNK] for i in range(0, len(seq), SEQUENCE_CHUNK)]
+            else:
+                batches = [[s] for s in due]
+            want = {s.key for s in due}
+            for batch in batches:
+                timed = [j for j, s in enumerate(batch) if s.key in want]
+                if should_stop is not None:  # asked before each key, as if they were timed in turn
+                    new = 0
+                    for k, j in enumerate(timed):
+                        if should_stop(len(measured) + new):
+                            timed, stopped = timed[:k], True
+                            break
+                        new += batch[j].key not in measured
+                if timed:
+                    if interleave:  # a stop asked for during the passes drops this batch
+                        stop = None if should_stop is None else (lambda: should_stop(len(measured)))
+                        modules = [(s.build(), s.in_shapes) for s in batch]
+                        results = measure_sequence(modules, config, timed, should_stop=stop)
+                        if results is None:
+                            timed, stopped = [], True
+                    else:
+                        results = [measure(batch[0], config)]
+                for j in timed:
+                    s = batch[j]
+                    e = merge_entries(have.get(s.key), device_entry(results[j], config))
+                    have[s.key] = device.table[s.key] = e
+                    if s.key not in measured:
+                        measured.append(s.key)
+                    dirty += 1
+                    n_done += 1
+                    if dirty >= save_every:
+                        flush()
+                    if progress is not None:
+                        progress(s.key, len(skipped) + (n_done * len(todo)) // max(work, 1), len(specs))
+                if stopped:
                     break
-                e = merge_entries(old, device_entry(measure(s, config), config))
-                have[s.key] = device.table[s.key] = e
-                if s.key not in measured:
-                    measured.append(s.key)
-                dirty += 1
-                n_done += 1
-                if dirty >= save_every:
-                    flush()
-                if progress is not None:
-                    progress(s.key, len(skipped) + (n_done * len(todo)) // max(work, 1), len(specs))
             if stopped:
                 break
     finally:  # KeyboardInterrupt included: what was measured is kept
