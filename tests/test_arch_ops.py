@@ -74,3 +74,15 @@ def test_ofa_lut_key_format_for_mbconv():
             "expanded_conv-input:112x112x24-output:56x56x32-expand:144-kernel:5-stride:2-idskip:0-se:0-hs:0",
         )
     ]
+
+
+def test_fused_hard_activations_equal_ofa_formulas():
+    """HSwish/HSigmoid use torch's fused kernels; OFA writes x * relu6(x + 3) / 6 and relu6(x + 3) / 6."""
+    import torch
+    import torch.nn.functional as F
+
+    from explorer.arch.modules import HSigmoid, HSwish
+
+    x = torch.linspace(-8, 8, 100_001)
+    assert torch.allclose(HSwish()(x), x * F.relu6(x + 3.0) / 6.0, rtol=0, atol=1e-6)
+    assert torch.allclose(HSigmoid()(x), F.relu6(x + 3.0) / 6.0, rtol=0, atol=1e-6)
