@@ -105,7 +105,6 @@ class TrustPanel(QWidget):
         hh = self.table.horizontalHeader()
         for c in range(len(COLUMNS)):
             hh.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
-        hh.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.table.setWordWrap(False)
@@ -124,8 +123,15 @@ class TrustPanel(QWidget):
         for ax in ("left", "bottom"):
             self.plot.getAxis(ax).setTextPen("k")
             self.plot.getAxis(ax).setPen("k")
-        self.plot.getAxis("bottom").setLabel("rank correlation with accuracy (95 % interval)")
-        self.plot.addLegend(offset=(-4, -4), labelTextColor="k", brush=pg.mkBrush(255, 255, 255, 220))
+        self.plot.getAxis("bottom").setLabel("rank correlation (95 % interval)")
+        self.legend = QLabel(  # outside the plot: a legend inside would cover a row in a narrow dock
+            f"<span style='color:{RHO_COLOR.name()}'>\u25cf Spearman \u03c1</span> &nbsp; "
+            f"<span style='color:{TAU_COLOR.name()}'>\u25cf Kendall \u03c4</span> &nbsp; "
+            "<span style='color:#666'>dashed: #params, the baseline to beat</span>"
+        )
+        self.legend.setTextFormat(Qt.TextFormat.RichText)
+        self.legend.setWordWrap(True)
+        lay.addWidget(self.legend)
         lay.addWidget(self.plot)
 
         self.members_box = QGroupBox("Ensemble members (log-rank sum within the sample)")
@@ -275,6 +281,19 @@ class TrustPanel(QWidget):
             + str(p.get("settings", {}).get("seconds", ""))
         )
 
+    def _fit_height(self) -> None:
+        """Every row visible without a vertical scroll bar, plus the horizontal one when a narrow
+        dock needs it (it would cover the last row otherwise)."""
+        t = self.table
+        h = t.verticalHeader().length() + t.horizontalHeader().height() + 2 * t.frameWidth()
+        if t.horizontalHeader().length() > t.viewport().width():
+            h += t.horizontalScrollBar().sizeHint().height()
+        t.setFixedHeight(h)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        self._fit_height()
+
     def _here(self) -> dict[str, float]:
         if not self.costs:
             return {}
@@ -327,9 +346,7 @@ class TrustPanel(QWidget):
                     item.setFont(f)
                 self.table.setItem(r, c, item)
         self.table.resizeRowsToContents()
-        self.table.setFixedHeight(
-            self.table.verticalHeader().length() + self.table.horizontalHeader().height() + 4
-        )
+        self._fit_height()
         if self.table_data and self.members:
             self.versus.setText(trust.versus_text(self.table_data))
             verdict = self.table_data["ensemble_vs_best"]["spearman"]["verdict"]
@@ -362,10 +379,7 @@ class TrustPanel(QWidget):
             pen = pg.mkPen(color, width=2)
             xs, ys, left, right = (np.asarray(a, dtype=float) for a in (xs, ys, left, right))
             self.plot.addItem(pg.ErrorBarItem(x=xs, y=ys, left=left, right=right, beam=0.12, pen=pen))
-            name = "Spearman \u03c1" if stat == "spearman" else "Kendall \u03c4"
-            self.plot.plot(
-                xs, ys, pen=None, symbol="o", symbolSize=7, symbolBrush=color, symbolPen=None, name=name
-            )
+            self.plot.plot(xs, ys, pen=None, symbol="o", symbolSize=7, symbolBrush=color, symbolPen=None)
         for i, row in enumerate(rows):
             label = f"Ensemble ({len(self.members)})" if row["key"] == trust.ENSEMBLE else row["label"]
             ticks.append((n - 1 - i, label))
