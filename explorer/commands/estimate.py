@@ -5,6 +5,7 @@ eas                           grow a briefly trained parent into children, fine-
 smash train|score             SMASH hypernetwork for NB201
 oneshot train|score|extract   one-shot weight-sharing supernet for NB201
 ranking                       the stored Spearman table (how far to trust each estimator)
+trust                         zero-shot proxies: Spearman / Kendall with bootstrap intervals, cost
 """
 
 from __future__ import annotations
@@ -100,6 +101,17 @@ def register(sub) -> None:
     r.add_argument("--space", default=CELL_SPACE)
     r.add_argument("--json", action="store_true")
     r.set_defaults(handler=cmd_ranking)
+
+    tr = esub.add_parser(
+        "trust", help="zero-shot proxies vs NB201 accuracy: Spearman, Kendall (95 %% intervals), cost per net"
+    )
+    tr.add_argument("--members", help="ensemble members, comma-separated (default: az-nas,meco,zico,synflow)")
+    tr.add_argument("--target", choices=("test", "valid"), default="test", help="NB201 CIFAR-10 accuracy")
+    tr.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
+    tr.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    tr.add_argument("--sample", help="a proxy trust sample file (default: the shipped NB201 one)")
+    tr.add_argument("--json", action="store_true")
+    tr.set_defaults(handler=cmd_trust)
 
 
 def _graph_and_state(file: str, weights: str | None, seed: int):
@@ -394,4 +406,31 @@ def cmd_ranking(args) -> int:
         [[r["label"], r["spearman"], r["seconds"] or 0.0, r["budget"]] for r in table["rows"]],
         align="lrrl",
     )
+    return 0
+
+
+def cmd_trust(args) -> int:
+    from ..proxies import trust
+    from ..proxies.ensemble import DEFAULT_MEMBERS
+
+    data = trust.require(args.sample)
+    members = trust.parse_members(args.members if args.members is not None else DEFAULT_MEMBERS)
+    table = trust.trust_table(data, members, target=args.target, resamples=args.resamples, seed=args.seed)
+    if args.json:
+        print_json(table)
+        return 0
+    print(trust.source_text(data, args.resamples, args.target))
+    rows = []
+    for r in trust.by_spearman(table["rows"]):
+        label = f"Ensemble ({', '.join(table['members'])})" if r["key"] == trust.ENSEMBLE else r["label"]
+        rows.append(
+            [
+                label,
+                trust.fmt_ci(r["spearman"], r["spearman_ci"]),
+                trust.fmt_ci(r["kendall"], r["kendall_ci"]),
+                trust.fmt_seconds(r["seconds"]),
+            ]
+        )
+    print_table(["proxy", "Spearman rho [95 % CI]", "Kendall tau [95 % CI]", "s / net"], rows, align="lrrr")
+    print(trust.versus_text(table))
     return 0

@@ -1,6 +1,8 @@
 """The Estimators dock: pick how a candidate's accuracy is estimated, see how well each estimator
 ranks architectures (the stored Spearman table, so users know which one to trust), and score the
 current NB201 cell with a one-shot supernet or a SMASH hypernetwork checkpoint on a worker thread.
+Below, the zero-shot proxies' trust panel (explorer/gui/trust_panel.py): Spearman and Kendall with
+bootstrap intervals, cost per network and the ensemble's members.
 
 The chosen estimator's value is published through `rowChanged(label, key, text, tip)` so the
 Metrics panel can show it as an extra row; zero-shot estimators mirror the live metrics there.
@@ -33,13 +35,15 @@ from PySide6.QtWidgets import (
 
 from ..arch import ArchGraph
 from ..estimators.ranking import CELL_SPACE, ESTIMATORS, load_ranking
+from .trust_panel import TrustPanel
 from .workers import first_line, new_pool, run_task
 
 SCORED = ("oneshot", "smash")  # estimators this dock can run itself (from a checkpoint)
 LIVE = ("params", "zen", "gradsign")  # computed by the live metrics already
 TRUST_NOTE = (
-    "At CPU budgets prefer Zen-Score / GradSign: one-shot and SMASH, trained for minutes here, rank "
-    "cells worse than #params; trust them only with a larger training budget."
+    "At CPU budgets prefer a zero-shot proxy (the trust table below says which ranks best): one-shot "
+    "and SMASH, trained for minutes here, rank cells worse than #params; trust them only with a larger "
+    "training budget."
 )
 
 
@@ -102,7 +106,7 @@ class EstimatorsPanel(QWidget):
     rowChanged = Signal(str, str, str, str)  # label, estimator key, text (for non-live), tooltip
     scored = Signal(dict)
 
-    def __init__(self, parent=None, n_val: int = 500, calib_images: int = 128):
+    def __init__(self, parent=None, n_val: int = 500, calib_images: int = 128, trust_resamples: int = 1000):
         super().__init__(parent)
         self.n_val, self.calib_images = n_val, calib_images
         self.graph: ArchGraph | None = None
@@ -189,6 +193,10 @@ class EstimatorsPanel(QWidget):
         self.budget.setWordWrap(True)
         self.budget.setStyleSheet("color: #555;")
         lay.addWidget(self.budget)
+        self.trust = TrustPanel(resamples=trust_resamples)  # the zero-shot proxies' trust table
+        self.trust.status.connect(self.status)
+        lay.addSpacing(8)
+        lay.addWidget(self.trust)
         lay.addStretch(1)
 
         self.choice.currentIndexChanged.connect(self._choice_changed)
@@ -384,5 +392,6 @@ class EstimatorsPanel(QWidget):
         self._update_controls()
 
     def shutdown(self, timeout_ms: int = 30000) -> bool:
+        trust_done = self.trust.shutdown(timeout_ms)
         self.pool.clear()
-        return self.pool.waitForDone(timeout_ms)
+        return self.pool.waitForDone(timeout_ms) and trust_done

@@ -1,6 +1,7 @@
 """How well predicted latencies agree with measured ones, computed in one place.
 
-`accuracy` is the one computation (Spearman rho, Kendall tau-b on request, RMSE in ms, mean
+`accuracy` is the one computation (Spearman rho, Kendall tau-b on request: both from
+`explorer.rankcorr`, the rank statistics the proxies' trust figures use too; RMSE in ms, mean
 absolute percentage error, share within +-10 % and +-5 % of measured). Two stored contracts name
 the figures differently, and each keeps its names:
 
@@ -19,64 +20,11 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from explorer.rankcorr import kendall, rankdata, spearman
+
+__all__ = ["accuracy", "kendall", "mean_metrics", "protocol_metrics", "rankdata", "spearman"]
+
 PROTOCOL_KEYS = ("spearman", "rmse_ms", "within_10pct", "within_5pct")
-
-
-def rankdata(a) -> np.ndarray:
-    """Average ranks from 1 (ties share their mean rank), as scipy.stats.rankdata."""
-    a = np.asarray(a, dtype=np.float64)
-    order = np.argsort(a, kind="mergesort")
-    s = a[order]
-    ranks = np.empty(len(a))
-    i = 0
-    while i < len(s):
-        j = i
-        while j + 1 < len(s) and s[j + 1] == s[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2.0 + 1
-        i = j + 1
-    return ranks
-
-
-def spearman(pred, true) -> float:
-    """Spearman rho with average ranks for ties; 0.0 when either side has no spread."""
-    a, b = rankdata(pred), rankdata(true)
-    a, b = a - a.mean(), b - b.mean()
-    den = float(np.sqrt((a * a).sum() * (b * b).sum()))
-    return float((a * b).sum() / den) if den else 0.0
-
-
-def _tied_pairs(sorted_values: np.ndarray) -> int:
-    _, counts = np.unique(sorted_values, return_counts=True)
-    return int((counts * (counts - 1) // 2).sum())
-
-
-def kendall(pred, true) -> float:
-    """Kendall tau-b (ties corrected), O(n log n); NaN when either side has no spread."""
-    x, y = np.asarray(pred, dtype=np.float64), np.asarray(true, dtype=np.float64)
-    n = len(x)
-    order = np.lexsort((y, x))  # by x, ties in x by y: such pairs are never counted discordant
-    x, y = x[order], y[order]
-    _, yr = np.unique(y, return_inverse=True)
-    tree = np.zeros(len(yr) + 1, dtype=np.int64)  # Fenwick tree over y ranks
-    discordant = 0
-    for j, r in enumerate(yr):
-        k, not_above = r + 1, 0
-        while k > 0:
-            not_above += tree[k]
-            k -= k & -k
-        discordant += j - int(not_above)  # earlier ones with a strictly larger y
-        k = r + 1
-        while k < len(tree):
-            tree[k] += 1
-            k += k & -k
-    n0 = n * (n - 1) // 2
-    tx, ty = _tied_pairs(x), _tied_pairs(y)
-    pairs = np.stack([x, y], axis=1)
-    _, joint = np.unique(pairs, axis=0, return_counts=True) if n else (None, np.zeros(0, dtype=int))
-    txy = int((joint * (joint - 1) // 2).sum())
-    den = math.sqrt((n0 - tx) * (n0 - ty))
-    return (n0 - tx - ty + txy - 2 * discordant) / den if den else math.nan
 
 
 def accuracy(pred: Sequence[float], true: Sequence[float], *, with_kendall: bool = False) -> dict:

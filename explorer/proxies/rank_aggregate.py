@@ -18,23 +18,15 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from explorer.proxies._model import ProxyError
+from explorer.rankcorr import rankdata as _rankdata
 
 
 def rankdata(values: Sequence[float]) -> np.ndarray:
     """Ascending ranks 1..m, ties given their average rank; NaN ranked lowest (with -inf)."""
-    v = np.asarray(values, dtype=np.float64).copy()
+    v = np.asarray(values, dtype=np.float64)
     if v.ndim != 1:
         raise ProxyError(f"ranks need a 1-D sequence of scores, got shape {v.shape}")
-    v[np.isnan(v)] = -np.inf
-    order = np.argsort(v, kind="mergesort")
-    sorted_v = v[order]
-    ranks = np.empty(len(v), dtype=np.float64)
-    start = 0
-    for end in range(1, len(v) + 1):
-        if end == len(v) or sorted_v[end] != sorted_v[start]:
-            ranks[order[start:end]] = (start + 1 + end) / 2.0  # mean of ranks start+1 .. end
-            start = end
-    return ranks
+    return _rankdata(v)
 
 
 def log_rank_sum(columns: Mapping[str, Sequence[float]] | Sequence[Sequence[float]]) -> np.ndarray:

@@ -36,7 +36,7 @@ def test_choices_follow_the_space_and_ranking_is_shown(qtbot, make_window):
     assert [r[0] for r in rows] == [r["label"] for r in table["rows"]]
     zen = next(r for r in table["rows"] if r["estimator"] == "zen")
     assert (zen["label"], f"{zen['spearman']:+.3f}") in rows
-    assert "prefer Zen-Score / GradSign" in panel.note.text()
+    assert "prefer a zero-shot proxy" in panel.note.text()
 
     # a zero-shot choice mirrors its live metric in the Metrics panel's extra row
     assert panel.select("zen")
