@@ -8,11 +8,11 @@ import json
 import math
 from pathlib import Path
 
+from ..data import NB201_CSV
 from ..spaces.nb201 import NB201
 from ._common import EstimatorError
 
 REPO = Path(__file__).resolve().parents[2]
-NB201_CSV = REPO / ".." / "shared/data/nb201/nb201_cifar10_200ep.csv"
 # the space whose cells the one-shot and SMASH estimators score, and the only one ranked so far
 CELL_SPACE = NB201.name
 RANKING_FILES = {CELL_SPACE: REPO / "resources" / "estimator_ranking_nb201.json"}
@@ -54,11 +54,13 @@ ESTIMATORS = (
 
 def spearman(x: list[float], y: list[float]) -> float:
     """Spearman rank correlation (average ranks for ties); NaN when either side is constant."""
-    from scipy.stats import spearmanr
+    from ..rankcorr import spearman as rho_of
 
     if len(x) != len(y) or len(x) < 3:
         raise EstimatorError(f"Spearman needs two lists of equal length >= 3, got {len(x)} and {len(y)}")
-    rho = spearmanr(x, y).statistic
+    if len(set(x)) < 2 or len(set(y)) < 2:
+        return math.nan
+    rho = rho_of(x, y)
     return float(rho) if rho is not None and math.isfinite(rho) else math.nan
 
 

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from explorer.errors import ExplorerError, FormatError
-from explorer.jobs.progress import Cancelled, Progress, never_stop, no_progress
+from explorer.progress import Cancelled, Progress, never_stop, no_progress
 from explorer.proxies.ensemble import DEFAULT_MEMBERS
 from explorer.rankcorr import kendall_rows, spearman_rows, weighted_ranks
 
@@ -517,7 +517,7 @@ def build(
     proxy scored, in the sample's order, accuracies from the shared NB201 table."""
     import csv
 
-    from explorer.estimators.ranking import NB201_CSV
+    from explorer.data import NB201_CSV
 
     table = Path(nb201_csv) if nb201_csv else NB201_CSV
     if not table.is_file():

@@ -36,7 +36,7 @@ def _row(panel, label_start: str) -> list[str]:
 def test_one_row_per_proxy_with_intervals_and_a_plot(panel):
     rows = panel.row_texts()
     assert len(rows) == len(trust.member_keys()) + 1
-    assert {r[0] for r in rows} >= {"#params", "AZ-NAS", "MeCo", "Zen-Score", "Ensemble (4)"}
+    assert {r[0] for r in rows} >= {"#params", "AZ-NAS", "MeCo", "Zen-Score", "Ensemble (3)"}
     for label, rho, tau, cost, here in rows:
         for text in (rho, tau):  # "0.917 [0.903, 0.929]"
             value, lo, hi = (
@@ -55,14 +55,14 @@ def test_one_row_per_proxy_with_intervals_and_a_plot(panel):
 
 def test_members_control_recomputes_the_ensemble_row(qtbot, panel):
     before, az_before = _row(panel, "Ensemble"), _row(panel, "AZ-NAS")
-    assert before[0] == "Ensemble (4)"
+    assert before[0] == "Ensemble (3)"
     with qtbot.waitSignal(panel.computed, timeout=TIMEOUT_MS) as sig:
-        panel.member_checks["zico"].setChecked(False)
+        panel.member_checks["zico"].setChecked(True)
         panel.member_checks["synflow"].setChecked(False)  # two clicks: the first result is stale
-    assert sig.args[0]["members"] == ["meco", "az-nas"]
-    qtbot.waitUntil(lambda: panel.table_data["members"] == ["meco", "az-nas"], timeout=TIMEOUT_MS)
+    assert sig.args[0]["members"] == ["zico", "meco", "az-nas"]
+    qtbot.waitUntil(lambda: panel.table_data["members"] == ["zico", "meco", "az-nas"], timeout=TIMEOUT_MS)
     after = _row(panel, "Ensemble")
-    assert after[0] == "Ensemble (2)" and after[1] != before[1] and after[3] != before[3]
+    assert after[0] == "Ensemble (3)" and after[1] != before[1] and after[3] != before[3]
     assert _row(panel, "AZ-NAS") == az_before  # the single proxies do not change
     # no member: no ensemble figures, and nothing computed
     panel.set_members(["meco"])
