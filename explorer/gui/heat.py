@@ -129,9 +129,12 @@ class HeatLegend(QWidget):
     def set_scale(self, title: str, lo: str, hi: str, note: str = "") -> None:
         self.title, self.lo, self.hi, self.note = title, lo, hi, note
         fm = QFontMetrics(self.font())
-        w = max(self.BAR_W, fm.horizontalAdvance(title), fm.horizontalAdvance(note)) + 2 * self.PAD
-        lines = 3 + bool(note)
-        self.resize(w, lines * fm.height() + self.BAR_H + 2 * self.PAD)
+        bold = QFont(self.font())
+        bold.setBold(True)
+        w = max(self.BAR_W, QFontMetrics(bold).horizontalAdvance(title), fm.horizontalAdvance(note))
+        w += 2 * self.PAD
+        lines = 2 + bool(note)  # title, min/max, note; the bar between
+        self.resize(w, lines * fm.height() + self.BAR_H + 4 + 2 * self.PAD)
         self._place()
         self.update()
 
@@ -385,8 +388,8 @@ class HeatController(QObject):
 
     def legend_title(self) -> str:
         if self.metric == "latency_ms":
-            return f"Latency on {self.report_device or self.latency_device()}, share of the layer sum"
-        return {"macs": "MACs", "params": "Params"}.get(self.metric or "", "") + ", share of the total"
+            return f"Latency on {self.report_device or self.latency_device()} (% of the layer sum)"
+        return {"macs": "MACs", "params": "Params"}.get(self.metric or "", "") + " (% of the total)"
 
     def _update_legend(self) -> None:
         if self.mode == "off":

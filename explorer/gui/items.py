@@ -6,7 +6,16 @@ from __future__ import annotations
 import zlib
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPainterPath, QPainterPathStroker, QPen
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QFont,
+    QFontMetricsF,
+    QPainter,
+    QPainterPath,
+    QPainterPathStroker,
+    QPen,
+)
 from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsItem, QGraphicsPathItem, QStyle
 
 CATEGORY_COLORS = {
@@ -103,12 +112,16 @@ class NodeItem(QGraphicsItem):
         f = QFont()
         f.setPointSizeF(9.5)
         f.setBold(True)
+        title_rect = r.adjusted(10, 5, -10, -self.H / 2)
+        wide = QFontMetricsF(f).horizontalAdvance(self.title)
+        if wide > title_rect.width():  # long (imported) names: a little smaller, then elided
+            f.setPointSizeF(max(8.0, 9.5 * title_rect.width() / wide))
         p.setFont(f)
         p.setPen(QColor("#f5f5f5") if dark else QColor("#1a1a1a"))
         p.drawText(
-            r.adjusted(10, 5, -10, -self.H / 2),
+            title_rect,
             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-            self.title,
+            QFontMetricsF(f).elidedText(self.title, Qt.TextElideMode.ElideRight, title_rect.width()),
         )
         f.setBold(False)
         f.setPointSizeF(8.5)

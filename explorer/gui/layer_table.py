@@ -178,7 +178,7 @@ class LayerTable(QWidget):
         if report is None:
             return self.heat.note or "no figures yet"
         t = self.model.totals()
-        text = f"{len(report.nodes)} layers \u00b7 params {human(t['params'])} \u00b7 MACs {human(t['macs'])}"
+        text = f"{len(report.nodes)} nodes \u00b7 params {human(t['params'])} \u00b7 MACs {human(t['macs'])}"
         if report.device is not None:
             lat = report.latency or {}
             text += f" \u00b7 latency {t['latency_ms']:.3f} ms (layer sum) on {report.device}"

@@ -50,6 +50,8 @@ def test_import_opens_the_model_with_its_blocks_collapsed_and_its_weights(qtbot,
     assert count_complexity(g).params == sum(p.numel() for p in model.parameters())
     assert win.scene.collapsed == groups  # a big graph opens with its blocks collapsed
     assert {f"group:{n}" for n in groups} <= set(win.scene.nodes)
+    n1 = len(win.scene.groups()["mbconv1"])
+    assert win.scene.nodes["group:mbconv1"].title == f"mbconv1 ({n1} nodes)"
     win.scene.set_collapsed("mbconv2", False)  # ...and each one expands
     assert "group:mbconv2" not in win.scene.nodes and "features_2_block_1_0" in win.scene.nodes
     # the weights travel with the document: the built model computes what the original does
