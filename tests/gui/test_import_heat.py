@@ -210,3 +210,49 @@ def test_kept_import_exports_with_its_own_weights(qtbot, make_window, tmp_path):
     saved = load_tensors(next(p for p in row["paths"] if p.endswith("weights.pt")))
     assert all(torch.equal(saved[k], v) for k, v in dlg.outcome.result.state_dict.items())
     project.close()
+
+
+def test_latency_on_the_selected_device_and_on_an_invalid_graph(qtbot, make_window):
+    win = make_window(small_graph(), devices=())
+    heat, devices = win.heat, win.device_list
+    net = "help-ofa-2080ti_1"  # a network-wise predictor: no per-layer figures
+    devices.setCurrentItem(devices.findItems(net, Qt.MatchFlag.MatchExactly)[0])
+    heat.actions["latency-selected"].trigger()
+    qtbot.waitUntil(lambda: heat.report is not None and heat.report.device == net, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: not heat.busy, timeout=TIMEOUT)
+    assert set(brushes(win).values()) == {NO_FIGURE.name()}
+    assert heat.legend.note.startswith(f"no per-layer figures on {net}: not covered")
+    devices.setCurrentRow(0)  # local-cpu: this machine's table
+    qtbot.waitUntil(lambda: not heat.busy and heat.report.device != net, timeout=TIMEOUT)
+    assert heat.legend.title.startswith(f"Latency on {LOCAL_CPU}") and heat.report.missing == []
+    win.doc.edit("cut", lambda g: g.disconnect("pool", "fc"))
+    qtbot.waitUntil(lambda: heat.report is None, timeout=TIMEOUT)
+    assert "invalid" in heat.legend.note and set(brushes(win).values()) == {None}
+
+
+def test_measuring_waits_for_the_live_metrics_and_stops_on_request(qtbot, make_window, tmp_path):
+    win = make_window(small_graph(), devices=())
+    # a package.module:factory spec traced at a shape no other test uses: layers the table lacks
+    dlg = import_through_dialog(qtbot, win, "tests.zoo:tiny_resnet", shape="1x3x96x96")
+    qtbot.waitUntil(lambda: dlg.outcome is not None or bool(dlg.error), timeout=TIMEOUT)
+    assert dlg.error == "" and win.doc.graph.meta["input_shape"] == [1, 3, 96, 96]
+    heat, table = win.heat, win.layer_table
+    live = win.controller
+    assert live.busy or live.timer.isActive()  # the new graph's Zen-Score, GradSign...
+    win.layers_dock.raise_()
+    qtbot.waitUntil(lambda: heat.report is not None, timeout=TIMEOUT)
+    assert heat.report.device is None and "after the live metrics" in heat.note
+    with qtbot.waitSignal(heat.measuring, timeout=TIMEOUT, check_params_cb=lambda d, t: d >= 1):
+        pass
+    assert not (live.busy or live.timer.isActive())  # measuring started once they were in
+    assert table.stop_btn.isVisible()
+    qtbot.mouseClick(table.stop_btn, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not heat.busy, timeout=TIMEOUT)
+    assert heat.stopped and heat.report.missing and "measuring stopped" in heat.note
+    assert "n/a" in column_texts(table, "latency ms")
+    assert not table.stop_btn.isVisible()
+
+
+def column_texts(table, name):
+    k = COLUMNS.index(name)
+    return [table.proxy.data(table.proxy.index(r, k)) for r in range(table.proxy.rowCount())]
