@@ -326,6 +326,11 @@ class HeatController(QObject):
             self.task.cancel()
             self.stopped = True
 
+    def measure_rest(self) -> None:
+        """After a stop: measure the layers still without a figure."""
+        self.stopped = False
+        self.request(immediate=True)
+
     # -- results -----------------------------------------------------------------------------
     def _progress(self, gen: int, payload: dict) -> None:
         if gen != self.gen:

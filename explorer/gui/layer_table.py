@@ -136,10 +136,15 @@ class LayerTable(QWidget):
         self.stop_btn.setToolTip("layers measured so far keep their figures; the rest show n/a")
         self.stop_btn.clicked.connect(heat.stop_measuring)
         self.stop_btn.hide()
+        self.rest_btn = QPushButton("Measure the rest")
+        self.rest_btn.setToolTip("measure the layers this machine's table still lacks")
+        self.rest_btn.clicked.connect(heat.measure_rest)
+        self.rest_btn.hide()
         top = QHBoxLayout()
         top.addWidget(self.totals_label, 1)
         top.addWidget(self.status)
         top.addWidget(self.stop_btn)
+        top.addWidget(self.rest_btn)
         self.view = QTableView()
         self.view.setModel(self.proxy)
         self.view.setSortingEnabled(True)
@@ -170,6 +175,7 @@ class LayerTable(QWidget):
             self._syncing = False
         self.totals_label.setText(self.totals_text())
         self.status.setText(self.heat.note)
+        self.rest_btn.setVisible(bool(self.heat.stopped and report is not None and report.missing))
         self.view.resizeColumnsToContents()
         self._scene_selected()
 
@@ -188,6 +194,8 @@ class LayerTable(QWidget):
 
     def _measuring(self, done: int, total: int) -> None:
         self.stop_btn.setVisible(total > 0)
+        if total:
+            self.rest_btn.hide()
         if total:
             self.status.setText(self.heat.note)
 

@@ -250,7 +250,10 @@ def test_measuring_waits_for_the_live_metrics_and_stops_on_request(qtbot, make_w
     qtbot.waitUntil(lambda: not heat.busy, timeout=TIMEOUT)
     assert heat.stopped and heat.report.missing and "measuring stopped" in heat.note
     assert "n/a" in column_texts(table, "latency ms")
-    assert not table.stop_btn.isVisible()
+    assert not table.stop_btn.isVisible() and table.rest_btn.isVisible()
+    qtbot.mouseClick(table.rest_btn, Qt.MouseButton.LeftButton)  # ...and goes on when asked
+    qtbot.waitUntil(lambda: not heat.busy and not heat.report.missing, timeout=TIMEOUT)
+    assert "n/a" not in column_texts(table, "latency ms") and not table.rest_btn.isVisible()
 
 
 def column_texts(table, name):
