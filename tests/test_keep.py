@@ -4,11 +4,13 @@ live metrics recorded only when they were computed for this very graph."""
 from __future__ import annotations
 
 import pytest
+import torch
 
 from explorer.arch import count_complexity
 from explorer.edits import graph_digest
 from explorer.keep import InvalidGraphError, keep_candidate, stale_reason
 from explorer.store import Project
+from explorer.tensorfile import load_tensors
 
 from .graphs import small_graph
 
@@ -58,3 +60,22 @@ def test_an_invalid_graph_is_not_kept(project):
     with pytest.raises(InvalidGraphError, match="invalid"):
         keep_candidate(project, g)
     assert project.count_candidates() == 0
+
+
+def test_weights_are_kept_in_a_file_the_export_uses(project, tmp_path):
+    from explorer.arch import build_model
+    from explorer.export import export
+
+    g = small_graph()
+    torch.manual_seed(3)
+    state = build_model(g).state_dict()
+    cid = keep_candidate(project, g, weights=state)
+    again = keep_candidate(project, g, weights=state)  # same weights: the same file, not a copy
+    path = project.candidate(cid).weights_path
+    assert path and path == project.candidate(again).weights_path
+    assert path.startswith(str(project.path) + ".weights")
+    assert keep_candidate(project, g) and project.candidate(cid + 2).weights_path is None
+    res = export(g, "state-dict", tmp_path / "out", weights=path)
+    assert not res.freshly_initialised
+    out = load_tensors(tmp_path / "out" / "weights.pt")
+    assert all(torch.equal(out[k], v) for k, v in state.items())

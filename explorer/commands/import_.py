@@ -62,22 +62,36 @@ def cmd_import(args) -> int:
     if args.json:
         print_json(summary)
     else:
-        print(
-            f"imported {args.src} ({result.source}, input {'x'.join(map(str, result.input_shape))}): "
-            f"{len(graph)} nodes, params {c.params:,} ({human(c.params)}), MACs {c.macs:,} ({human(c.macs)})"
-        )
-        for o in result.opaque:
-            print(f"opaque: {o['node']} runs {o['target']} (from {o['origin']})")
-        if result.unused_params:
-            print(
-                f"note: {result.unused_params:,} parameters of the source are used by no layer (not counted)"
-            )
-        if diff is not None:
-            print(f"check: built graph vs original, max abs diff {diff:.3g}")
+        for line in describe(args.src, result, diff):
+            print(line)
         print(f"wrote {args.output}" + (f" and {args.weights}" if args.weights else ""))
-    if diff is not None and diff > PARITY_TOL:
-        print(
-            f"nas-explorer: warning: the built graph differs from the original (max abs diff {diff:.3g})",
-            file=sys.stderr,
-        )
+    warning = parity_warning(diff)
+    if warning:
+        print(f"nas-explorer: warning: {warning}", file=sys.stderr)
     return 0
+
+
+def describe(src, result, diff: float | None) -> list[str]:
+    """What the import saw, one line each (the CLI prints them, File > Import model shows them):
+    the counts, each opaque node, parameters no layer uses, the parity check."""
+    graph = result.graph
+    c = count_complexity(graph)
+    lines = [
+        f"imported {src} ({result.source}, input {'x'.join(map(str, result.input_shape))}): "
+        f"{len(graph)} nodes, params {c.params:,} ({human(c.params)}), MACs {c.macs:,} ({human(c.macs)})"
+    ]
+    lines += [f"opaque: {o['node']} runs {o['target']} (from {o['origin']})" for o in result.opaque]
+    if result.unused_params:
+        lines.append(
+            f"note: {result.unused_params:,} parameters of the source are used by no layer (not counted)"
+        )
+    if diff is not None:
+        lines.append(f"check: built graph vs original, max abs diff {diff:.3g}")
+    return lines
+
+
+def parity_warning(diff: float | None) -> str:
+    """The warning for a built graph that does not compute what the original does ("" if it does)."""
+    if diff is None or diff <= PARITY_TOL:
+        return ""
+    return f"the built graph differs from the original (max abs diff {diff:.3g})"

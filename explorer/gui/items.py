@@ -6,7 +6,16 @@ from __future__ import annotations
 import zlib
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPainterPath, QPainterPathStroker, QPen
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QFont,
+    QFontMetricsF,
+    QPainter,
+    QPainterPath,
+    QPainterPathStroker,
+    QPen,
+)
 from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsItem, QGraphicsPathItem, QStyle
 
 CATEGORY_COLORS = {
@@ -52,6 +61,8 @@ class NodeItem(QGraphicsItem):
         self.key = key
         self.title, self.subtitle, self.color = title, subtitle, color
         self.error = ""
+        self.heat: QColor | None = None  # the heat overlay's fill (heat.py), over the category colour
+        self.heat_text = ""
         self.edges: list[EdgeItem] = []
         self.is_group = key.startswith("group:")
         self.setFlags(
@@ -70,12 +81,21 @@ class NodeItem(QGraphicsItem):
         self.setToolTip(message or f"{self.key}: {self.title}  {self.subtitle}")
         self.update()
 
+    def set_heat(self, color: QColor | None, text: str = "") -> None:
+        """Fill with `color` and show `text` (a share) instead of the category colour; None: off."""
+        if color == self.heat and text == self.heat_text:
+            return
+        self.heat, self.heat_text = color, text
+        self.update()
+
     def boundingRect(self) -> QRectF:
         return QRectF(-3, -3, self.W + 6, self.H + 6)
 
     def paint(self, p: QPainter, option, widget=None) -> None:
         r = QRectF(0, 0, self.W, self.H)
-        p.setBrush(QBrush(self.color))
+        fill = self.heat if self.heat is not None else self.color
+        dark = fill.lightnessF() < 0.5  # light text on the dark end of a heat scale
+        p.setBrush(QBrush(fill))
         if self.error:
             pen = QPen(ERROR, 3.0)
         elif self.isSelected():
@@ -92,22 +112,34 @@ class NodeItem(QGraphicsItem):
         f = QFont()
         f.setPointSizeF(9.5)
         f.setBold(True)
+        title_rect = r.adjusted(10, 5, -10, -self.H / 2)
+        wide = QFontMetricsF(f).horizontalAdvance(self.title)
+        if wide > title_rect.width():  # long (imported) names: a little smaller, then elided
+            f.setPointSizeF(max(8.0, 9.5 * title_rect.width() / wide))
         p.setFont(f)
-        p.setPen(QColor("#1a1a1a"))
+        p.setPen(QColor("#f5f5f5") if dark else QColor("#1a1a1a"))
         p.drawText(
-            r.adjusted(10, 5, -10, -self.H / 2),
+            title_rect,
             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-            self.title,
+            QFontMetricsF(f).elidedText(self.title, Qt.TextElideMode.ElideRight, title_rect.width()),
         )
         f.setBold(False)
         f.setPointSizeF(8.5)
         p.setFont(f)
-        p.setPen(QColor("#b01b1b") if self.error else QColor("#333333"))
+        p.setPen(QColor("#b01b1b") if self.error else QColor("#e8e8e8" if dark else "#333333"))
         p.drawText(
             r.adjusted(10, self.H / 2, -10, -5),
             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
             self.subtitle,
         )
+        if self.heat_text:
+            f.setBold(True)
+            p.setFont(f)
+            p.drawText(
+                r.adjusted(10, self.H / 2, -8, -5),
+                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                self.heat_text,
+            )
 
     def mouseDoubleClickEvent(self, event) -> None:
         scene = self.scene()

@@ -16,6 +16,7 @@ from ..live_metrics import LiveSettings, default_devices, list_devices
 from ..spaces import get_space
 from .document import Document
 from .estimators_panel import EstimatorsPanel
+from .heat import install_heat
 from .inspector import Inspector
 from .interaction import GraphView
 from .layout import auto_layout, collapsible, default_collapsed, view_graph
@@ -80,6 +81,7 @@ class MainWindow(MenuActions, FileActions, ProjectActions, QMainWindow):
         self._build_actions()
         self._wire()
         self._install_project_docks()
+        self.heat = install_heat(self)  # View > Heat Overlay and the Layers dock
         if project:
             self.open_project(project)
 
@@ -364,5 +366,6 @@ class MainWindow(MenuActions, FileActions, ProjectActions, QMainWindow):
         self.qsettings.setValue("window_state", self.saveState(STATE_VERSION))
         self.qsettings.sync()
         self.controller.shutdown()
+        self.heat.shutdown()
         self.estimators.shutdown()
         super().closeEvent(event)

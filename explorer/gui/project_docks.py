@@ -179,12 +179,14 @@ class ProjectDocks:
         metrics = dict(metrics) if isinstance(metrics, dict) else None
         digest = getattr(panel, "last_digest", None)
         refused = stale_reason(g, metrics, digest)
+        weights = getattr(getattr(self.win, "doc", None), "weights", None)  # kept by reference
         return self.writes.submit(
             keep_candidate,
             project,
             g,
             metrics,
             metrics_digest=digest,
+            weights=weights,
             label=f"keep candidate {g.name or ''}".strip(),
             on_done=lambda cid: self._kept(cid, refused),
         )

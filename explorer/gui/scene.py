@@ -80,7 +80,10 @@ class GraphScene(SceneGestures, QGraphicsScene):
                 last = members[-1]
                 shape = report.shapes.get(last)
                 is_group = any(self.doc.graph.g.nodes[m].get("group") == name for m in members)
-                label = f"{name} \u00d7 {_units(members)}" if is_group else f"{name} ({len(members)} nodes)"
+                units = _units(members)
+                # an imported block is one unit of many layers: its size says more than "x 1"
+                many = is_group and units > 1
+                label = f"{name} \u00d7 {units}" if many else f"{name} ({len(members)} nodes)"
                 item = NodeItem(
                     key, label, shape_str(shape) if shape else "?", category_color("group"), True, True
                 )

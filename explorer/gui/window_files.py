@@ -62,6 +62,39 @@ class FileActions:
         self.statusBar().showMessage(f"opened {path}", 4000)
         return True
 
+    def import_model_dialog(self, src: str = ""):
+        """File > Import Model: the dialog (returned, shown window-modal); the graph opens when the
+        import succeeds, and stays as it is when it fails or is cancelled."""
+        from .import_dialog import ImportDialog
+
+        if not self.maybe_save():
+            return None
+        dlg = self.import_dialog = ImportDialog(self, src)
+        dlg.imported.connect(self.open_imported)
+        dlg.open()
+        return dlg
+
+    def open_imported(self, outcome) -> None:
+        """An imported model as a new, unsaved document with its weights (so Keep stores them and
+        Export writes them), laid out with its blocks collapsed; the import's report in a box."""
+        from PySide6.QtWidgets import QMessageBox
+
+        graph = outcome.result.graph
+        self.doc.replace(graph, None, weights=dict(outcome.result.state_dict))
+        self._prepare_view(graph, relayout=False)
+        lines = list(outcome.lines)
+        if outcome.warning:
+            lines.append("warning: " + outcome.warning)
+        box = self.import_box = QMessageBox(
+            QMessageBox.Icon.Warning if outcome.warning else QMessageBox.Icon.Information,
+            "Imported model",
+            "\n".join(lines),
+            QMessageBox.StandardButton.Ok,
+            self,
+        )
+        box.open()
+        self.statusBar().showMessage(lines[0], 8000)
+
     def save(self) -> bool:
         if not self.doc.path:
             return self.save_as()

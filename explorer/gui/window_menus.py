@@ -25,6 +25,13 @@ class MenuActions:
         self.act_new = self._action(f, "&New", self.new_file, SK.New, "a new, empty architecture")
         self.act_open = self._action(f, "&Open\u2026", self.open_dialog, SK.Open)
         self.recent_menu = f.addMenu("Open &Recent")
+        self.act_import = self._action(
+            f,
+            "&Import Model\u2026",
+            lambda: self.import_model_dialog(),
+            "Ctrl+I",
+            "an ONNX file, a torch.export .pt2 program or a package.module:factory as a graph",
+        )
         self.act_save = self._action(f, "&Save", self.save, SK.Save)
         self.act_save_as = self._action(f, "Save &As\u2026", self.save_as, SK.SaveAs)
         f.addSeparator()
@@ -63,7 +70,7 @@ class MenuActions:
         self.act_paste = self._action(e, "&Paste", self.scene.paste, SK.Paste)
         self.act_delete = self._action(e, "&Delete", self.scene.delete_selected, SK.Delete)
         self.act_select_all = self._action(e, "Select &All", self.scene.select_all, SK.SelectAll)
-        v = mb.addMenu("&View")
+        v = self.view_menu = mb.addMenu("&View")
         self.act_fit = self._action(v, "Zoom to &Fit", self.view.zoom_to_fit, "Ctrl+0")
         self._action(v, "Zoom &In", lambda: self.view.zoom(1.25), SK.ZoomIn)
         self._action(v, "Zoom &Out", lambda: self.view.zoom(0.8), SK.ZoomOut)
