@@ -30,7 +30,7 @@ def test_bulk_scores_into_project(tmp_path):
         row = table[c.id]
         assert row["complexity:params"] > 0 and row["complexity:macs"] > 0
         assert row["proxy:zen"] is not None
-        assert row["proxy:gradsign"] is None  # disabled: stored as NULL with the reason
+        assert "proxy:gradsign" not in row  # not shown in the settings: not computed, not stored
     zen = [m for m in p.metrics(cands[0].id) if m["name"] == "zen"][0]
     assert zen["settings"]["zen_batch"] == 2
     # running again with the same seed skips the configs already in the project

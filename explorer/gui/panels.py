@@ -45,14 +45,31 @@ class ErrorsList(QListWidget):
 
 
 class DeviceList(QListWidget):
-    """Checkable devices from the latency registry (the local CPU first)."""
+    """Checkable devices from the latency registry (the local CPU first); those that do not cover
+    the edited graph's space are greyed, with what they do cover in their tooltip."""
 
     selectionChangedDevices = Signal(list)
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.note = ""
+        self.space: str | None = None  # the space coverage was last marked for
+        self.marked = False
         self.itemChanged.connect(lambda _i: self.selectionChangedDevices.emit(self.checked()))
+
+    def mark_coverage(self, space: str | None, covering: set[str]) -> None:
+        """Grey the devices not in `covering` (the names that predict graphs of `space`)."""
+        self.space, self.marked = space, True
+        self.blockSignals(True)
+        for i in range(self.count()):
+            it = self.item(i)
+            if not it.flags() & Qt.ItemFlag.ItemIsUserCheckable:
+                continue
+            ok = it.text() in covering
+            it.setForeground(QBrush(self.palette().text().color() if ok else GREY))
+            what = f"space {space}" if space else "a graph outside the search spaces"
+            it.setToolTip(it.text() + ("" if ok else f"\ndoes not predict {what}: its row says n/a"))
+        self.blockSignals(False)
 
     def set_devices(self, names: list[str], checked: list[str], note: str = "") -> None:
         self.blockSignals(True)

@@ -47,23 +47,25 @@ def test_failure_greys_what_it_left_stale_says_why_and_recovers(qtbot, make_wind
     m = win.metrics
     old_params, old_gs = m.values["params"]["value"], m.text_of("gradsign")
     old_lat = m.text_of(f"latency:{LOCAL_CPU}")
-    real = LM._gradsign
+    real = LM._run_jobs
 
     def boom(*a, **k):
         raise exc
 
-    monkeypatch.setattr(LM, "_gradsign", boom)  # called outside the per-proxy guards
+    monkeypatch.setattr(LM, "_run_jobs", boom)  # outside the per-proxy guards
     _set_channels(win, 16)
     _wait_failed(qtbot, win)
 
-    # params and MACs were delivered before the failure: fresh, not greyed
+    # params, MACs and the latency row were delivered before the failure (its new layer measured
+    # after it): fresh, not greyed
+    qtbot.waitUntil(lambda: not win.controller.measuring, timeout=METRICS_TIMEOUT_MS)
     assert m.values["params"]["value"] > old_params and _colour(win, 0) != GREY
-    # GradSign, Zen and latency were not: old values, greyed, with the reason in their tooltip
+    assert m.text_of(f"latency:{LOCAL_CPU}") != old_lat
+    assert m.latency.item(0, 1).foreground().color().name() != GREY
+    # GradSign and Zen were not: old values, greyed, with the reason in their tooltip
     assert m.text_of("gradsign") == old_gs and _colour(win, 3) == GREY
-    assert m.failed_keys == {"zen", "gradsign", f"latency:{LOCAL_CPU}"}
+    assert m.failed_keys == {"zen", "gradsign"}
     assert "not recomputed" in m.summary.item(3, 1).toolTip()
-    assert m.text_of(f"latency:{LOCAL_CPU}") == old_lat
-    assert m.latency.item(0, 1).foreground().color().name() == GREY
     name = type(exc).__name__
     assert m.banner.isVisible() and f"Metrics failed: {name}" in m.banner.text()
     assert "Greyed values are from an earlier graph" in m.banner.text()
@@ -74,7 +76,7 @@ def test_failure_greys_what_it_left_stale_says_why_and_recovers(qtbot, make_wind
     assert "Traceback" in m.banner.toolTip() and "boom" in m.banner.toolTip()
     assert m.last_result is None  # nothing stale gets recorded with a kept candidate
 
-    monkeypatch.setattr(LM, "_gradsign", real)
+    monkeypatch.setattr(LM, "_run_jobs", real)
     _assert_recovers(qtbot, win, 12)
 
 
