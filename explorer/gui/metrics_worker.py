@@ -26,7 +26,7 @@ from functools import partial
 from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal
 
 from ..arch import ArchGraph, validate
-from ..arch.validate import Report
+from ..arch.validate import Report, trusted
 from ..edits import graph_digest
 from ..live_metrics import LiveSettings, Stopped, compute_metrics, metric_keys, predict_latency
 from .workers import Task, first_line, new_pool, run_task
@@ -74,16 +74,18 @@ def _compute(graph, report, settings, devices, gen, torch_threads, progress, sho
     return _plain(res)
 
 
-def _measure(graph, devices, stamp, measure_layer, torch_threads, progress, should_stop) -> None:
-    """The measuring job: each pending device's missing layers, then its row."""
+def _measure(graph, report, devices, stamp, measure_layer, torch_threads, progress, should_stop) -> None:
+    """The measuring job: each pending device's missing layers, then its row (on the job's
+    report: the graph is not validated again)."""
     _threads(torch_threads)
     kw = {"measure_layer": measure_layer} if measure_layer is not None else {}
-    for d in devices:
-        if should_stop():
-            raise Stopped
-        entry = predict_latency(graph, d, should_stop, **kw) | stamp
-        if not should_stop():
-            progress((f"latency:{d}", _plain(entry)))
+    with trusted(graph, report):
+        for d in devices:
+            if should_stop():
+                raise Stopped
+            entry = predict_latency(graph, d, should_stop, **kw) | stamp
+            if not should_stop():
+                progress((f"latency:{d}", _plain(entry)))
 
 
 class MetricsController(QObject):
@@ -127,7 +129,7 @@ class MetricsController(QObject):
         self.measure_layer = None  # a stand-in for the layer measurement (tests); None: the real one
         self._to_measure: list[str] = []  # devices whose rows the current job left pending
         self._unfilled: set[str] = set()  # pending rows the measuring job has not filled yet
-        self._job: tuple | None = None  # (graph, generation) of the current job
+        self._job: tuple | None = None  # (graph, report, generation) of the current job
 
     def _new_pool(self) -> QThreadPool:
         return new_pool(self, 1)
@@ -175,7 +177,7 @@ class MetricsController(QObject):
         self.computations += 1
         self.busy = True
         self._to_measure = []
-        self._job = (graph, gen)
+        self._job = (graph, report, gen)
         self.started.emit(gen, metric_keys(devices, settings))
         job = partial(_compute, graph, report, settings, devices, gen, self.torch_threads)
         task = self.task = run_task(job, pool=self.pool, generation=gen)
@@ -239,13 +241,13 @@ class MetricsController(QObject):
     def _start_measuring(self, gen: int) -> None:
         """The layers the job's pending rows lack, measured by their own job; its rows arrive as
         entries of the same generation."""
-        if not self._to_measure or self._job is None or self._job[1] != gen or self._closed:
+        if not self._to_measure or self._job is None or self._job[2] != gen or self._closed:
             return
-        graph = self._job[0]
+        graph, report, _ = self._job
         devices, self._to_measure = list(dict.fromkeys(self._to_measure)), []
         self._unfilled = {f"latency:{d}" for d in devices}
         stamp = {"digest": self.digest, "generation": gen}
-        job = partial(_measure, graph, devices, stamp, self.measure_layer, self.torch_threads)
+        job = partial(_measure, graph, report, devices, stamp, self.measure_layer, self.torch_threads)
         task = self.measure_task = run_task(job, pool=self.measure_pool, generation=gen)
         self.measuring = True
         task.progress.connect(self._on_entry)

@@ -111,7 +111,7 @@ class SettingsDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         lay.addWidget(buttons)
-        self.preset = settings.preset
+        self.preset, self.order = settings.preset, settings.proxies
         self.load(settings)
 
     def _preset(self, s: LiveSettings) -> LiveSettings:
@@ -125,10 +125,12 @@ class SettingsDialog(QDialog):
         )
 
     def chosen(self) -> tuple[str, ...]:
-        return tuple(n for n, c in self.checks.items() if c.isChecked())
+        """The proxies checked: those shown before keep their order, new ones follow (registry order)."""
+        on = [n for n, c in self.checks.items() if c.isChecked()]
+        return tuple([n for n in self.order if n in on] + [n for n in on if n not in self.order])
 
     def load(self, s: LiveSettings) -> None:
-        self.preset = s.preset
+        self.preset, self.order = s.preset, s.proxies
         for name, check in self.checks.items():
             check.setChecked(name in s.proxies)
         for name, spin in self.batches.items():
@@ -142,10 +144,8 @@ class SettingsDialog(QDialog):
         self.lat_on.setChecked(s.latency)
 
     def settings(self) -> LiveSettings:
-        chosen = self.chosen()
-        ordered = [n for n in self.checks if n in chosen]
         return LiveSettings(
-            proxies=tuple(ordered),
+            proxies=self.chosen(),
             preset=self.preset,
             batch={n: spin.value() for n, spin in self.batches.items()},
             resolution=None if self.own_res.isChecked() else self.resolution.value(),
