@@ -167,7 +167,8 @@ class MetricsPanel(QWidget):
         self.stale = False
         self.banner.hide()
         self.computing = set(keys)
-        self.last_result = None  # belongs to the previous graph: never recorded for this one
+        # last_result stays that of the previous graph until this one's arrive: Keep compares
+        # its digest with the kept graph's and says why it leaves it out (explorer.keep)
         self.render()
 
     def set_result(self, result: dict, digest: str) -> None:

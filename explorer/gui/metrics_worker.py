@@ -28,7 +28,14 @@ from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal
 from ..arch import ArchGraph, validate
 from ..arch.validate import Report, trusted
 from ..edits import graph_digest
-from ..live_metrics import LiveSettings, Stopped, compute_metrics, metric_keys, predict_latency
+from ..live_metrics import (
+    LiveSettings,
+    Stopped,
+    compute_metrics,
+    count_entries,
+    metric_keys,
+    predict_latency,
+)
 from .workers import Task, first_line, new_pool, run_task
 
 
@@ -149,11 +156,33 @@ class MetricsController(QObject):
         immediate: bool = False,
         report: Report | None = None,
     ):
-        """Metrics of `graph` (copied now) after the debounce; `report` is its validation, which
-        the caller already has (the document's), so the edit is validated once."""
+        """A new generation for `graph` (copied now): the running jobs are told to stop, params and
+        MACs (shapes alone, about a millisecond) arrive at once, the rest after the debounce.
+        `report` is its validation, which the caller already has (the document's), so the edit is
+        validated once."""
         if self._closed:
             return
-        self._pending = (graph.copy(), settings, list(devices), report)
+        graph = graph.copy()
+        report = validate(graph) if report is None else report
+        self._stop_current()  # the running jobs (if any) stop at their next check
+        self._idle()
+        self.generation += 1
+        gen = self.generation
+        self.digest = graph_digest(graph)
+        if not report.ok:
+            self.timer.stop()
+            self._pending = None
+            self.invalid.emit(gen, report)
+            return
+        self._pending = (graph, settings, list(devices), report, gen)
+        self.started.emit(gen, metric_keys(devices, settings))
+        stamp = {"digest": self.digest, "generation": gen}
+        try:
+            counts = count_entries(graph, report)
+        except Exception:  # noqa: BLE001 - a bug in counting: the job counts again and reports it
+            counts = {}
+        for key, entry in counts.items():
+            self.entry.emit(gen, key, _plain(entry | stamp))
         if immediate:
             self.timer.stop()
             self._fire()
@@ -163,22 +192,14 @@ class MetricsController(QObject):
     def _fire(self) -> None:
         if self._pending is None or self._closed:
             return
-        graph, settings, devices, report = self._pending
+        graph, settings, devices, report, gen = self._pending
         self._pending = None
-        self._stop_current()  # the running jobs (if any) stop at their next check
-        self.generation += 1
-        gen = self.generation
-        self.digest = graph_digest(graph)
-        report = validate(graph) if report is None else report
-        if not report.ok:
-            self._idle()
-            self.invalid.emit(gen, report)
+        if gen != self.generation:
             return
         self.computations += 1
         self.busy = True
         self._to_measure = []
         self._job = (graph, report, gen)
-        self.started.emit(gen, metric_keys(devices, settings))
         job = partial(_compute, graph, report, settings, devices, gen, self.torch_threads)
         task = self.task = run_task(job, pool=self.pool, generation=gen)
         task.progress.connect(self._on_entry)

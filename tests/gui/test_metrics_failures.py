@@ -81,31 +81,44 @@ def test_failure_greys_what_it_left_stale_says_why_and_recovers(qtbot, make_wind
 
 
 def test_first_computation_failing_says_failed_not_a_dash(qtbot, make_window, monkeypatch):
+    def boom(*a, **k):
+        raise RuntimeError("proxies failed")
+
+    monkeypatch.setattr(LM, "_proxy_jobs", boom)
+    win = make_window(small_graph(), devices=())
+    _wait_failed(qtbot, win)
+    assert win.metrics.text_of("zen") == "failed" and _colour(win, 2) == GREY
+    assert win.metrics.values["params"]["value"] > 0 and _colour(win, 0) != GREY  # shown at the edit
+    assert "proxies failed" in win.metrics.banner.text()
+    assert "earlier graph" not in win.metrics.banner.text()
+
+
+def test_counts_failing_at_the_edit_leave_them_to_the_worker(qtbot, make_window, monkeypatch):
+    """A bug in counting on the GUI thread does not break the edit: the worker's failure says it."""
+
     def boom(graph):
         raise RuntimeError("counting failed")
 
     monkeypatch.setattr(LM, "count_complexity", boom)
     win = make_window(small_graph(), devices=())
     _wait_failed(qtbot, win)
-    assert win.metrics.text_of("params") == "failed" and _colour(win, 0) == GREY
-    assert "counting failed" in win.metrics.banner.text()
-    assert "earlier graph" not in win.metrics.banner.text()
+    assert win.metrics.text_of("params") == "failed" and "counting failed" in win.metrics.banner.text()
 
 
 def test_stuck_worker_is_given_up_and_the_next_edit_runs_beside_it(qtbot, make_window, monkeypatch):
     release = threading.Event()
-    real = LM.count_complexity
+    real = LM._proxy_jobs
     calls = []
 
-    def stuck_once(graph):
+    def stuck_once(*a, **k):
         calls.append(1)
         if len(calls) == 1:
             release.wait(60)  # a worker that neither returns nor polls should_stop
-        return real(graph)
+        return real(*a, **k)
 
     win = make_window(small_graph(), devices=())
     win.controller.stall_s = 0.5
-    monkeypatch.setattr(LM, "count_complexity", stuck_once)
+    monkeypatch.setattr(LM, "_proxy_jobs", stuck_once)
     try:
         _set_channels(win, 16)
         _wait_failed(qtbot, win)
