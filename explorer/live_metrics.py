@@ -53,7 +53,7 @@ LEGACY_KEYS = ("zen", "gradsign", "zen_batch", "gradsign_batch", "zen_repeats")
 class LiveSettings:
     """What the live view computes: the registered proxies shown (`proxies`, in order), each
     one's live or official batch (`preset`; `batch` overrides by name), the resolution the
-    per-network proxies run at (None: the architecture's own), the seed, per-proxy keyword
+    per-network proxies run at, at most (None: the architecture's own), the seed, per-proxy keyword
     options (Zen's repeats) and whether latency is predicted. Population proxies (AZ-NAS, the
     ensemble) always use their reference sample's settings, so their percentile means something.
 
@@ -105,7 +105,7 @@ class LiveSettings:
 
     @classmethod
     def live(cls) -> LiveSettings:
-        """Fast enough to follow edits: each proxy's live batch (Zen 16, GradSign 32), 64 px."""
+        """Fast enough to follow edits: each proxy's live batch (Zen 16, GradSign 32), <= 64 px."""
         return cls()
 
     @classmethod
@@ -346,8 +346,10 @@ def _at_resolution(graph: ArchGraph, report: Report, resolution: int | None) -> 
 
 
 def _proxy_jobs(graph: ArchGraph, report: Report, s: LiveSettings, parallel: bool, ref) -> list[_ProxyJob]:
-    """Per-network proxies at the live settings (with `parallel`, those built without shortcuts
-    apart from the others), and the population proxies at their reference sample's settings
+    """Per-network proxies at the live settings, never above the graph's own resolution (an NB201
+    cell at 64 px costs four times its own 32 px; as the reference samples are scored), with
+    `parallel` those built without shortcuts apart from the others; the population proxies at
+    their reference sample's settings
     (none without a reference sample: there is nothing to place them in)."""
     names = [n for n in s.proxies if n not in COUNTS]
     plain = [n for n in names if not get_proxy(n).population]
@@ -355,7 +357,8 @@ def _proxy_jobs(graph: ArchGraph, report: Report, s: LiveSettings, parallel: boo
     jobs = []
     if plain:
         ps = s.proxy_settings()
-        g, r = _at_resolution(graph, report, ps.resolution)
+        res = min(ps.resolution, graph.resolution) if ps.resolution else None
+        g, r = _at_resolution(graph, report, res)
         lanes = {get_proxy(n).residual_free: [] for n in plain} if parallel else {False: []}
         for n in plain:
             lanes[get_proxy(n).residual_free if parallel else False].append(n)

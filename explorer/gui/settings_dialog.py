@@ -37,7 +37,7 @@ class SettingsDialog(QDialog):
         self.setWindowTitle("Live metric settings")
         lay = QVBoxLayout(self)
         intro = QLabel(
-            "Live defaults follow edits within about a second (each proxy's live batch, resolution 64). "
+            "Live defaults follow edits within about a second (each proxy's live batch, at most 64 px). "
             "Paper settings (each proxy's official batch, the architecture's own resolution) are slower "
             "but comparable with published numbers. AZ-NAS and the ensemble rank within a population: "
             "the live view places the graph in its space's reference sample, scored as that sample was."
@@ -91,7 +91,7 @@ class SettingsDialog(QDialog):
         self.lat_on = QCheckBox("predict latency on the devices checked in the Devices dock")
         if "zen" in self.checks:
             form.addRow("Zen-Score repeats", self.zen_repeats)
-        form.addRow("Proxy resolution", self.resolution)
+        form.addRow("Proxy resolution (at most)", self.resolution)
         form.addRow("", self.own_res)
         form.addRow("Seed", self.seed)
         form.addRow("Latency", self.lat_on)

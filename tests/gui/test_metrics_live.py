@@ -190,7 +190,7 @@ def test_settings_dialog_lists_every_registered_proxy(qtbot, make_window):
     wait_metrics(qtbot, win)
     assert [k for k, _ in win.metrics.rows] == ["params", "macs", "gradsign", "naswot"]
     assert win.metrics.summary.item(3, 0).text() == "NASWOT" and win.metrics.values["naswot"]["value"] > 0
-    assert win.metrics.values["naswot"]["method"] == "b4 r64"
+    assert win.metrics.values["naswot"]["method"] == "b4 r16"  # at most 64 px: the graph's own 16
     again = make_window(small_graph(), settings=None, devices=())
     assert again.live.proxies == ("gradsign", "naswot") and again.live.batch_of("naswot") == 4
 
