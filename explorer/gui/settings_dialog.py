@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from ..live_metrics import LiveSettings, live_proxies
+from ..live_metrics import DEFAULT_PROXIES, LiveSettings, live_proxies
 from ..proxies.reference import load as load_reference
 from ..spaces import list_spaces
 
@@ -53,7 +53,11 @@ class SettingsDialog(QDialog):
         self.checks: dict[str, QCheckBox] = {}
         self.batches: dict[str, QSpinBox] = {}
         note = reference_note()
-        for r, p in enumerate(live_proxies(), start=1):
+        # the defaults first, then the other per-network proxies, then the population ones
+        shown = sorted(
+            live_proxies(), key=lambda p: (p.population, p.name not in DEFAULT_PROXIES, p.label.lower())
+        )
+        for r, p in enumerate(shown, start=1):
             check = QCheckBox(p.label)
             check.setToolTip(p.summary)
             self.checks[p.name] = check

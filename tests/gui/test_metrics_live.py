@@ -172,8 +172,9 @@ def test_an_edit_cancels_the_measuring_of_the_previous_graph(qtbot, make_window,
 def test_settings_dialog_lists_every_registered_proxy(qtbot, make_window):
     dlg = SettingsDialog(LiveSettings())
     qtbot.addWidget(dlg)
-    names = [p.name for p in live_proxies()]
-    assert list(dlg.checks) == names and {"zen", "gradsign", "az-nas", "ensemble", "naswot"} <= set(names)
+    names = {p.name for p in live_proxies()}
+    assert set(dlg.checks) == names and {"zen", "gradsign", "az-nas", "ensemble", "naswot"} <= names
+    assert list(dlg.checks)[:2] == ["gradsign", "zen"] and list(dlg.checks)[-2:] == ["az-nas", "ensemble"]
     assert {n for n, c in dlg.checks.items() if c.isChecked()} == {"zen", "gradsign"}
     assert dlg.batches["zen"].value() == 16 and dlg.batches["gradsign"].value() == 32
     assert "ensemble" not in dlg.batches and "az-nas" not in dlg.batches  # at the reference's settings
@@ -217,6 +218,9 @@ def test_devices_that_do_not_cover_the_graph_are_greyed(qtbot, make_window):
     win.apply_space_graph(nb.encode(nb.sample(0)), "sample")
     assert dl.space == "nb201" and "does not predict" not in items["help-nb201-pixel3"].toolTip()
     assert "does not predict space nb201" in items["help-ofa-2080ti_1"].toolTip()
+    order = [dl.item(i).text() for i in range(dl.count())]  # those that cover it first
+    assert order[0] == LOCAL_CPU and order.index("help-nb201-pixel3") < order.index("help-ofa-2080ti_1")
+    assert dl.checked() == [LOCAL_CPU]
     wait_metrics(qtbot, win)
 
 
