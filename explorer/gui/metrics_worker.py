@@ -101,6 +101,7 @@ class MetricsController(QObject):
     finished = Signal(int, object)  # generation, all entries
     invalid = Signal(int, object)  # generation, validation Report
     failed = Signal(int, str)  # generation, "Type: reason" line + details (see failure_text)
+    settled = Signal(int)  # generation: every row is in, the background-measured ones too
 
     RESULT_GRACE_S = 2.0  # a returned job's queued result must have arrived by then
 
@@ -261,8 +262,9 @@ class MetricsController(QObject):
 
     def _start_measuring(self, gen: int) -> None:
         """The layers the job's pending rows lack, measured by their own job; its rows arrive as
-        entries of the same generation."""
+        entries of the same generation, then `settled` (at once when there is nothing to measure)."""
         if not self._to_measure or self._job is None or self._job[2] != gen or self._closed:
+            self.settled.emit(gen)
             return
         graph, report, _ = self._job
         devices, self._to_measure = list(dict.fromkeys(self._to_measure)), []
@@ -286,6 +288,7 @@ class MetricsController(QObject):
     def _measured(self, gen: int) -> None:
         if gen == self.generation:
             self.measuring = False
+            self.settled.emit(gen)
 
     def _on_failed(self, gen: int, message: str) -> None:
         if gen == self.generation and self.busy:

@@ -127,6 +127,7 @@ def test_new_layers_are_measured_after_every_other_row_arrived(qtbot, make_windo
     arrivals = []
     win.controller.entry.connect(lambda gen, key, e: arrivals.append((key, bool(e.get("pending")))))
     win.controller.finished.connect(lambda gen, res: arrivals.append(("finished", False)))
+    win.controller.settled.connect(lambda gen: arrivals.append(("settled", False)))
     qtbot.waitUntil(lambda: bool(calls), timeout=METRICS_TIMEOUT_MS)  # measuring, and held there
     m = win.metrics
     # every other row is in while this machine's layers are still being measured
@@ -139,7 +140,7 @@ def test_new_layers_are_measured_after_every_other_row_arrived(qtbot, make_windo
     assert arrivals.index((row, True)) < arrivals.index(("finished", False))
     gate.set()
     wait_metrics(qtbot, win)
-    assert arrivals[-1] == (row, False)  # filled after everything else
+    assert arrivals[-2:] == [(row, False), ("settled", False)]  # filled after everything else
     assert len(set(calls)) == m.values[row]["measured_layers"] == 3  # conv_1, pool, fc (in rounds)
     assert m.values[row]["value"] == pytest.approx(1.5) and row not in m.computing
     assert m.last_result[row]["value"] == pytest.approx(1.5)  # what Keep records is the filled row
