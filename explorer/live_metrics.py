@@ -316,13 +316,13 @@ def predict_latency(
             pred = predict_graph(dev, graph, on_missing="report")
         if pred.ms is None:
             return na(pred.reason or "no prediction for this architecture")
-        e = _latency_entry(dev, pred, measured)
+        entry = _latency_entry(dev, pred, measured)
     except Stopped:
         raise
     except Exception as e:  # noqa: BLE001 - an unknown device or a broken file is this row's n/a
         return na(_one_line(e))
-    e.seconds = time.perf_counter() - t0
-    return e.as_dict()
+    entry.seconds = time.perf_counter() - t0
+    return entry.as_dict()
 
 
 # -- proxies --------------------------------------------------------------------------------------
@@ -346,11 +346,10 @@ def _at_resolution(graph: ArchGraph, report: Report, resolution: int | None) -> 
 
 
 def _proxy_jobs(graph: ArchGraph, report: Report, s: LiveSettings, parallel: bool, ref) -> list[_ProxyJob]:
-    """Per-network proxies at the live settings, never above the graph's own resolution (an NB201
-    cell at 64 px costs four times its own 32 px; as the reference samples are scored), with
-    `parallel` those built without shortcuts apart from the others; the population proxies at
-    their reference sample's settings
-    (none without a reference sample: there is nothing to place them in)."""
+    """Per-network proxies at the live settings but never above the graph's own resolution (an
+    NB201 cell at 64 px costs four times its own 32 px; the reference samples are scored so too),
+    with `parallel` those built without shortcuts apart from the others; the population proxies at
+    their reference sample's settings (none without a sample: nothing to place them in)."""
     names = [n for n in s.proxies if n not in COUNTS]
     plain = [n for n in names if not get_proxy(n).population]
     pop = [n for n in names if get_proxy(n).population]
