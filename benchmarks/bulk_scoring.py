@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from explorer.bulk import BulkSampleJob
-from explorer.live_metrics import LiveSettings, default_devices, list_devices
+from explorer.live_metrics import LiveSettings, default_devices, device_names
 
 
 def rate(space: str, n: int, settings: LiveSettings, devices: list[str], tmp: Path, tag: str) -> float:
@@ -40,7 +40,7 @@ def main() -> None:
     ap.add_argument("--spaces", nargs="+", default=["ofa-mbv3-w1.0", "nb201"])
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    names, note = list_devices()
+    names, note = device_names()
     live = LiveSettings.live()
     print(
         f"torch {torch.__version__}, {args.threads} threads, {args.n} candidates per run; live settings "

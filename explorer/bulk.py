@@ -1,9 +1,9 @@
 """Bulk sampling: "sample N from this space and score them with the live proxy settings" as a job.
 
 Each sampled config is encoded, scored with `explorer.live_metrics.compute_metrics` (params, MACs,
-Zen-Score, GradSign, latency per device) and written to the project as a candidate with its
-metrics, one candidate at a time, so a cancelled or killed job keeps everything scored so far.
-When the live metrics module is unavailable only params/MACs are recorded, and the result says so.
+the proxies the live settings show, latency per device) and written to the project as a candidate
+with its metrics, one candidate at a time, so a cancelled or killed job keeps everything scored so
+far.
 
 Metric rows follow one naming scheme shared by the app: kind "complexity" (params, macs), "proxy"
 (zen, gradsign), "latency" (one row per device, unit ms), "accuracy" (estimators).
@@ -16,8 +16,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .arch import ArchGraph, count_complexity
+from .arch import ArchGraph
 from .errors import ConfigError
+from .live_metrics import LiveSettings, Stopped, compute_metrics
 from .spaces import get_space
 from .store import Project
 
@@ -58,15 +59,6 @@ def record_live_metrics(project: Project, cid: int, result: dict, settings: dict
     return n
 
 
-def _scorer() -> tuple[Callable | None, str]:
-    try:
-        from . import live_metrics
-
-        return live_metrics.compute_metrics, ""
-    except Exception as e:  # noqa: BLE001 - a broken optional module must not stop sampling
-        return None, f"live metrics unavailable ({e.__class__.__name__}: {e}); params/MACs only"
-
-
 @dataclass
 class BulkSampleJob:
     """Sample `n` configs from `space` (seeds seed, seed+1, ...) and score them into `project_path`."""
@@ -85,14 +77,9 @@ class BulkSampleJob:
             raise ConfigError(f"sample count must be at least 1, got {self.n}")
         space = get_space(self.space)
         project = Project(self.project_path)
-        compute, note = _scorer()
-        live = None
-        settings_dict = dict(self.settings or {})
-        if compute is not None:
-            from .live_metrics import LiveSettings
-
-            live = LiveSettings.from_dict(settings_dict) if settings_dict else LiveSettings.live()
-            settings_dict = live.to_dict()
+        note = ""
+        live = LiveSettings.from_dict(self.settings) if self.settings else LiveSettings.live()
+        settings_dict = live.to_dict()
         seen: set[str] = set()
         if self.skip_duplicates:
             seen = {json.dumps(c.config, sort_keys=True) for c in project.candidates(space=self.space)}
@@ -118,18 +105,14 @@ class BulkSampleJob:
             seen.add(key)
             graph: ArchGraph = space.encode(cfg)
             graph.name = f"{self.space} #{seed - 1}"
-            if compute is not None:
-                try:
-                    result = compute(graph, live, list(self.devices), should_stop=should_stop)
-                except Exception as e:  # noqa: BLE001 - live_metrics.Stopped or a failing proxy
-                    if should_stop():
-                        stopped = True
-                        break
-                    result = {}
-                    note = note or f"scoring failed once ({e.__class__.__name__}: {e})"
-            else:
-                c = count_complexity(graph)
-                result = {"params": {"value": float(c.params)}, "macs": {"value": float(c.macs)}}
+            try:
+                result = compute_metrics(graph, live, list(self.devices), should_stop=should_stop)
+            except Stopped:
+                stopped = True
+                break
+            except Exception as e:  # noqa: BLE001 - one candidate's failure is noted, the rest go on
+                result = {}
+                note = note or f"scoring failed once ({e.__class__.__name__}: {e})"
             cid = project.add_candidate(graph, tags=self.tags, notes=f"bulk sample, seed {seed - 1}")
             record_live_metrics(project, cid, result, settings_dict)
             ids.append(cid)

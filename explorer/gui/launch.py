@@ -69,7 +69,7 @@ def run_app(open_path: str | None = None, screenshot: str | None = None) -> int:
 
 
 def _screenshot(app, win, path: str) -> int:
-    """Wait for the live metrics (or an invalid-graph verdict), then save the window as PNG."""
+    """Wait for the live metrics, every row (or an invalid-graph verdict), then save the window as PNG."""
     from PySide6.QtCore import QTimer
 
     t0 = time.perf_counter()
@@ -94,7 +94,7 @@ def _screenshot(app, win, path: str) -> int:
         app.quit()
 
     c = win.controller
-    c.finished.connect(finish)
+    c.settled.connect(finish)  # after the rows measured in the background too
     c.invalid.connect(finish)
     c.failed.connect(finish)
     QTimer.singleShot(int(SCREENSHOT_TIMEOUT_S * 1000), finish)

@@ -12,7 +12,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QWidget
 
 from ..arch import ArchGraph
-from ..live_metrics import LiveSettings, default_devices, list_devices
+from ..live_metrics import LiveSettings, covering_names, default_devices, device_names
 from ..spaces import get_space
 from .document import Document
 from .estimators_panel import EstimatorsPanel
@@ -85,12 +85,14 @@ class MainWindow(MenuActions, FileActions, ProjectActions, QMainWindow):
         if project:
             self.open_project(project)
 
-        names, note = list_devices()
+        names, note = device_names()
         if devices is None:
             stored = self.qsettings.value("devices")
             devices = [d for d in (stored or []) if d in names] if isinstance(stored, list) else []
-            devices = devices or default_devices(names, self.doc.graph.meta.get("space", DEFAULT_SPACE))
+            devices = devices or default_devices(names, self.doc.graph.meta.get("space"))
         self.device_list.set_devices(names, devices, note)
+        self._mark_coverage()
+        self.metrics.set_proxies(self.live.proxies)
         self.metrics.set_devices(self.device_list.checked())
 
         self.resize(1280, 800)
@@ -161,8 +163,8 @@ class MainWindow(MenuActions, FileActions, ProjectActions, QMainWindow):
     def show_status(self, message: str) -> None:
         self.statusBar().showMessage(message, 5000)
 
-    def _metrics_started(self, _gen: int, keys: list) -> None:
-        self.metrics.start(keys)
+    def _metrics_started(self, gen: int, keys: list) -> None:
+        self.metrics.start(keys, gen, self.controller.digest)
 
     def _metrics_entry(self, _gen: int, key: str, entry: dict) -> None:
         self.metrics.put(key, entry)
@@ -181,12 +183,19 @@ class MainWindow(MenuActions, FileActions, ProjectActions, QMainWindow):
         n = len(report.issues)
         self.errors_dock.setWindowTitle(f"Errors ({n})" if n else "Errors")
         if structural:
+            self._mark_coverage()
             cfg = self.space_panel.follow(self.doc.graph)
             if cfg is not None and self.doc.graph.meta.get("config") != cfg:
                 self.doc.graph.meta["config"] = cfg  # derived: keep meta in step with edited blocks
             self.request_metrics()
         self.status_label.setText(self._summary())
         self._update_title()
+
+    def _mark_coverage(self) -> None:
+        """Grey the devices that do not predict the graph's space (when the space changed)."""
+        space = self.doc.graph.meta.get("space")
+        if space != self.device_list.space or not self.device_list.marked:
+            self.device_list.mark_coverage(space, covering_names(space))
 
     def _summary(self) -> str:
         g, r = self.doc.graph, self.doc.report
@@ -195,7 +204,9 @@ class MainWindow(MenuActions, FileActions, ProjectActions, QMainWindow):
 
     def request_metrics(self, immediate: bool = False) -> None:
         self._t_request = time.perf_counter()
-        self.controller.request(self.doc.graph, self.live, self.device_list.checked(), immediate=immediate)
+        self.controller.request(
+            self.doc.graph, self.live, self.device_list.checked(), immediate=immediate, report=self.doc.report
+        )
 
     def _metrics_done(self, _gen: int, res: dict) -> None:
         self.metrics.set_result(res, self.controller.digest)
@@ -292,6 +303,7 @@ class MainWindow(MenuActions, FileActions, ProjectActions, QMainWindow):
 
         self.live = s
         self.qsettings.setValue("live_settings", json.dumps(s.to_dict()))
+        self.metrics.set_proxies(s.proxies)
         self.request_metrics(immediate=True)
 
     def open_settings(self) -> None:

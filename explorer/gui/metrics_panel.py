@@ -1,5 +1,7 @@
-"""The Metrics dock: params, MACs, proxies and the latency table of the edited graph, as the live
-metrics arrive; what is being recomputed, stale (invalid graph) or failed is greyed and said."""
+"""The Metrics dock: params, MACs, the proxies chosen in the settings (from the proxies' registry)
+and the latency table of the edited graph, as the live metrics arrive; what is being recomputed,
+measured, stale (invalid graph) or failed is greyed and said. Entries of another generation or
+graph than the one the panel shows are dropped."""
 
 from __future__ import annotations
 
@@ -18,23 +20,36 @@ from PySide6.QtWidgets import (
 )
 
 from ..arch.validate import Report
+from ..live_metrics import COUNTS, DEFAULT_PROXIES
+from ..proxies.registry import get_proxy
 from .panels import GREY
 from .workers import first_line
 
 
-def fmt_value(key: str, v: float | None) -> str:
+def fmt_value(key: str, v: float | None, entry: dict | None = None) -> str:
     if v is None:
         return "n/a"
+    if (entry or {}).get("unit") == "percentile":  # "p87 in nb201 (100-net reference)"
+        return f"p{v:.0f} {entry.get('reference', '')}".rstrip()
     if key in ("params", "macs"):
         return f"{v / 1e6:.2f} M" if key == "params" else f"{v / 1e6:.1f} M"
-    if key == "gradsign":
-        return f"{v:,.0f}" if abs(v) < 1e12 else f"{v:.3g}"
     if key.startswith("latency:"):
         return f"{v:.2f} ms" if v < 100 else f"{v:.1f} ms"
-    return f"{v:.2f}" if math.isfinite(v) else str(v)
+    if not math.isfinite(v):
+        return str(v)
+    if abs(v) >= 1e12 or (v and abs(v) < 1e-2):
+        return f"{v:.3g}"
+    return f"{v:,.0f}" if abs(v) >= 1e4 else f"{v:.2f}"
 
 
-SUMMARY = (("params", "Params"), ("macs", "MACs"), ("zen", "Zen-Score"), ("gradsign", "GradSign"))
+COUNT_LABELS = {"params": "Params", "macs": "MACs"}
+
+
+def summary_rows(proxies) -> tuple[tuple[str, str], ...]:
+    """(key, label) of the summary rows: the counts, then each proxy shown, labelled as registered."""
+    return tuple((k, COUNT_LABELS[k]) for k in COUNTS) + tuple(
+        (n, get_proxy(n).label) for n in proxies if n not in COUNTS
+    )
 
 
 class MetricsPanel(QWidget):
@@ -52,19 +67,15 @@ class MetricsPanel(QWidget):
         self.banner.setStyleSheet("color: #b71c1c; font-weight: bold;")
         self.banner.hide()
         lay.addWidget(self.banner)
-        self.summary = QTableWidget(len(SUMMARY), 2)
+        self.rows: tuple[tuple[str, str], ...] = ()  # (key, label) of the summary rows
+        self.summary = QTableWidget(0, 2)
         self.summary.setHorizontalHeaderLabels(["Metric", "Value"])
         self.summary.verticalHeader().hide()
         self.summary.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.summary.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.summary.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.summary.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-        for r, (_, label) in enumerate(SUMMARY):
-            self.summary.setItem(r, 0, QTableWidgetItem(label))
-            self.summary.setItem(r, 1, QTableWidgetItem("\u2013"))
-        self.summary.setFixedHeight(
-            self.summary.verticalHeader().length() + self.summary.horizontalHeader().height() + 4
-        )
+        self.summary.setTextElideMode(Qt.TextElideMode.ElideRight)
         lay.addWidget(self.summary)
         cap = QLabel("Latency per device")
         cap.setStyleSheet("font-weight: bold;")
@@ -94,8 +105,34 @@ class MetricsPanel(QWidget):
         self.failure: str | None = None  # full text of the last failure, until the next start
         self.failed_keys: set[str] = set()  # keys that failure left without a fresh value
         self.devices: list[str] = []
+        self.generation: int | None = None  # of the computation shown (None: take any entry)
+        self.digest: str | None = None  # of the graph the shown computation is of
+        self.set_proxies(DEFAULT_PROXIES)
 
     # -- state changes from the controller ---------------------------------------------------
+    def set_proxies(self, proxies) -> None:
+        """One summary row per count and per proxy shown (the settings' choice), then the
+        estimator's row if there is one."""
+        self.rows = summary_rows(proxies)
+        n = len(self.rows) + (self.estimator is not None)
+        self.summary.setRowCount(n)
+        for r, (_, label) in enumerate(self.rows):
+            item = QTableWidgetItem(label)
+            if r >= len(COUNTS):
+                item.setToolTip(get_proxy(self.rows[r][0]).summary)
+            self.summary.setItem(r, 0, item)
+            self.summary.setItem(r, 1, QTableWidgetItem("\u2013"))
+        if self.estimator is not None:
+            self.summary.setItem(n - 1, 0, QTableWidgetItem(""))
+            self.summary.setItem(n - 1, 1, QTableWidgetItem(""))
+        self._fit_summary()
+        self.render()
+
+    def _fit_summary(self) -> None:
+        self.summary.setFixedHeight(
+            self.summary.verticalHeader().length() + self.summary.horizontalHeader().height() + 4
+        )
+
     def set_devices(self, devices: list[str]) -> None:
         self.devices = list(devices)
         self.latency.setRowCount(len(devices))
@@ -111,17 +148,18 @@ class MetricsPanel(QWidget):
         """The Estimators dock's choice as an extra summary row: live metrics (params, Zen-Score,
         GradSign) mirror their row; others show `text` (e.g. a one-shot score)."""
         self.estimator = (label, key, text, tip)
-        n = len(SUMMARY) + 1
+        n = len(self.rows) + 1
         if self.summary.rowCount() != n:
             self.summary.setRowCount(n)
             self.summary.setItem(n - 1, 0, QTableWidgetItem(""))
             self.summary.setItem(n - 1, 1, QTableWidgetItem(""))
-            self.summary.setFixedHeight(
-                self.summary.verticalHeader().length() + self.summary.horizontalHeader().height() + 4
-            )
+            self._fit_summary()
         self.render()
 
-    def start(self, keys: list[str]) -> None:
+    def start(self, keys: list[str], generation: int | None = None, digest: str | None = None) -> None:
+        """A computation of `generation` (of the graph with `digest`) began: from now on only its
+        entries are shown."""
+        self.generation, self.digest = generation, digest
         if self.failure is not None:
             self.footer.setText("")
             self.footer.setToolTip("")
@@ -129,7 +167,8 @@ class MetricsPanel(QWidget):
         self.stale = False
         self.banner.hide()
         self.computing = set(keys)
-        self.last_result = None  # belongs to the previous graph: never recorded for this one
+        # last_result stays that of the previous graph until this one's arrive: Keep compares
+        # its digest with the kept graph's and says why it leaves it out (explorer.keep)
         self.render()
 
     def set_result(self, result: dict, digest: str) -> None:
@@ -142,14 +181,31 @@ class MetricsPanel(QWidget):
         self.failed_keys = set()
         self.banner.setToolTip("")
 
-    def put(self, key: str, entry: dict) -> None:
+    def is_current(self, entry: dict) -> bool:
+        """Whether `entry` belongs to the computation shown (its generation and graph)."""
+        gen, digest = entry.get("generation"), entry.get("digest")
+        return (self.generation is None or gen is None or gen == self.generation) and (
+            self.digest is None or digest is None or digest == self.digest
+        )
+
+    def put(self, key: str, entry: dict) -> bool:
+        """Show `entry`; one of an older generation or another graph is dropped (False)."""
+        if not self.is_current(entry):
+            return False
         self.values[key] = entry
-        self.computing.discard(key)
+        if entry.get("pending"):  # its layers are being measured: still computing
+            self.computing.add(key)
+        else:
+            self.computing.discard(key)
         self.failed_keys.discard(key)
+        if self.last_result is not None and entry.get("digest") == self.last_digest:
+            self.last_result[key] = entry  # a row filled after the rest (measured layers)
         self.render()
+        return True
 
     def finish(self, seconds: float | None = None) -> None:
-        self.computing.clear()
+        """The computation's job is done; rows still measuring stay "computing"."""
+        self.computing = {k for k in self.computing if (self.values.get(k) or {}).get("pending")}
         if seconds is not None:
             self.footer.setText(f"all metrics in {seconds:.2f} s")
         self.render()
@@ -173,8 +229,9 @@ class MetricsPanel(QWidget):
         full = message.strip() or "unknown error"
         line = first_line(full)
         self.failure = full
-        self.failed_keys = set(self.computing)
-        self.computing.clear()
+        measuring = {k for k in self.computing if (self.values.get(k) or {}).get("pending")}
+        self.failed_keys = set(self.computing) - measuring
+        self.computing = measuring  # their layers are still measured, apart from what failed
         self.last_result = None
         old = any(k in self.values for k in self.failed_keys)
         self.banner.setText(
@@ -197,9 +254,21 @@ class MetricsPanel(QWidget):
             if key in self.failed_keys:
                 return "failed", "metrics failed: " + first_line(self.failure or ""), GREY, False
             return ("computing\u2026" if busy else "\u2013"), "", GREY, busy
-        text = fmt_value(key, e.get("value"))
+        text = fmt_value(key, e.get("value"), e)
         tip = e.get("reason", "") or e.get("method", "")
-        if key in ("zen", "gradsign") and e.get("method") and e.get("value") is not None:
+        if e.get("pending"):
+            return e.get("reason") or "measuring\u2026", tip, GREY, True
+        if e.get("unit") == "percentile" and e.get("value") is not None:
+            parts = ", ".join(f"{k} {v:.3g}" for k, v in (e.get("parts") or {}).items() if v is not None)
+            tip = f"percentile {e['reference']}, at the reference's settings" + (
+                f"\n{parts}" if parts else ""
+            )
+        elif (
+            key not in COUNTS
+            and not key.startswith("latency:")
+            and e.get("method")
+            and e.get("value") is not None
+        ):
             tip = f"settings: {e['method']}"
         if busy:
             return f"{text}  (computing\u2026)", tip, GREY, True
@@ -225,21 +294,21 @@ class MetricsPanel(QWidget):
         item.setFont(f)
 
     def render(self) -> None:
-        for r, (key, _) in enumerate(SUMMARY):
+        for r, (key, _) in enumerate(self.rows):
             text, tip, color, italic = self._cell(key)
             e = self.values.get(key) or {}
             if e.get("value") is None and e.get("reason"):
                 text = f"n/a \u2013 {e['reason']}" if key not in self.computing else text
             self._set(self.summary, r, 1, text, tip or text, color, italic)
-        if self.estimator is not None and self.summary.rowCount() > len(SUMMARY):
+        if self.estimator is not None and self.summary.rowCount() > len(self.rows):
             label, key, text, tip = self.estimator
-            r = len(SUMMARY)
+            r = len(self.rows)
             self._set(self.summary, r, 0, f"Estimator: {label}", "chosen in the Estimators dock", None, False)
             f = QFont(self.summary.item(r, 0).font())
             f.setBold(True)
             self.summary.item(r, 0).setFont(f)
-            if any(k == key for k, _ in SUMMARY):
-                row = self.summary.item([k for k, _ in SUMMARY].index(key), 1)
+            if any(k == key for k, _ in self.rows):
+                row = self.summary.item([k for k, _ in self.rows].index(key), 1)
                 self._set(self.summary, r, 1, row.text(), row.toolTip(), row.foreground().color(), False)
             else:
                 grey = GREY if self.stale else None
@@ -251,8 +320,10 @@ class MetricsPanel(QWidget):
             self._set(self.latency, r, 1, text, tip, color, italic)
             method = e.get("method", "") if e.get("value") is not None else ""
             conf = (e.get("confidence") or "n/a") if e.get("value") is not None else (e.get("reason") or "")
-            if e.get("value") is None and e:
+            if e.get("value") is None and e and not e.get("pending"):
                 conf = "n/a: " + conf
+            elif e.get("pending"):
+                method, conf = "LUT", "the other rows are in; this one follows"
             grey = GREY if (self.stale or key in self.computing or key in self.failed_keys) else None
             self._set(self.latency, r, 2, method, method, grey, False)
             self._set(
@@ -268,11 +339,11 @@ class MetricsPanel(QWidget):
 
     def text_of(self, key: str) -> str:
         """The displayed value of a metric (for tests and the status bar)."""
-        for r, (k, _) in enumerate(SUMMARY):
+        for r, (k, _) in enumerate(self.rows):
             if k == key:
                 return self.summary.item(r, 1).text()
-        if key == "estimator" and self.summary.rowCount() > len(SUMMARY):
-            return self.summary.item(len(SUMMARY), 1).text()
+        if key == "estimator" and self.summary.rowCount() > len(self.rows):
+            return self.summary.item(len(self.rows), 1).text()
         if key.startswith("latency:") and key[8:] in self.devices:
             return self.latency.item(self.devices.index(key[8:]), 1).text()
         return ""

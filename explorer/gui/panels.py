@@ -45,18 +45,46 @@ class ErrorsList(QListWidget):
 
 
 class DeviceList(QListWidget):
-    """Checkable devices from the latency registry (the local CPU first)."""
+    """Checkable devices from the latency registry (the local CPU first); those that do not cover
+    the edited graph's space are greyed, with what they do cover in their tooltip."""
 
     selectionChangedDevices = Signal(list)
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.note = ""
+        self.names: list[str] = []  # in the registry's order
+        self.space: str | None = None  # the space coverage was last marked for
+        self.marked = False
         self.itemChanged.connect(lambda _i: self.selectionChangedDevices.emit(self.checked()))
+
+    def mark_coverage(self, space: str | None, covering: set[str]) -> None:
+        """Grey the devices not in `covering` (the names that predict graphs of `space`), listed
+        after those that do (each group in its own order; the note stays last)."""
+        self.space, self.marked = space, True
+        self.blockSignals(True)
+        items = [self.takeItem(0) for _ in range(self.count())]
+        checkable = [it for it in items if it.flags() & Qt.ItemFlag.ItemIsUserCheckable]
+        rest = [it for it in items if not it.flags() & Qt.ItemFlag.ItemIsUserCheckable]
+        rank = {n: i for i, n in enumerate(self.names)}
+        for it in (
+            sorted(checkable, key=lambda it: (it.text() not in covering, rank.get(it.text(), 0))) + rest
+        ):
+            self.addItem(it)
+        for i in range(self.count()):
+            it = self.item(i)
+            if not it.flags() & Qt.ItemFlag.ItemIsUserCheckable:
+                continue
+            ok = it.text() in covering
+            it.setForeground(QBrush(self.palette().text().color() if ok else GREY))
+            what = f"space {space}" if space else "a graph outside the search spaces"
+            it.setToolTip(it.text() + ("" if ok else f"\ndoes not predict {what}: its row says n/a"))
+        self.blockSignals(False)
 
     def set_devices(self, names: list[str], checked: list[str], note: str = "") -> None:
         self.blockSignals(True)
         self.clear()
+        self.names = list(names)
         for n in names:
             it = QListWidgetItem(n)
             it.setFlags(it.flags() | Qt.ItemFlag.ItemIsUserCheckable)

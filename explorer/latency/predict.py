@@ -14,7 +14,7 @@ from collections.abc import Callable
 from .device import Device, Prediction
 from .keys import layer_specs
 from .lut import LutDevice
-from .profile import ProfileResult, graph_space, profile
+from .profile import LayerMeasurer, ProfileResult, graph_space, measure_layer, profile
 from .registry import load_device
 
 
@@ -53,14 +53,22 @@ def measure_missing(
     *,
     should_stop: Callable[[], bool] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    measure: LayerMeasurer = measure_layer,
 ) -> ProfileResult:
     """Measure the layers of `graph` this machine's table lacks (e.g. in the background while
-    the other devices' rows are shown); `should_stop()` is asked between layers."""
+    the other devices' rows are shown); `should_stop()` is asked between layers, `measure` times
+    one layer (tests pass a stand-in)."""
     layers = [s for _, s in layer_specs(graph)]
     specs = {s.key: s for s in layers if s.key not in device.table}
     if not specs:  # nothing to measure: a table measured elsewhere still predicts
         return ProfileResult([], [], False, [], str(device.path) if device.path else None)
     stop = None if should_stop is None else (lambda _n: should_stop())
     return profile(
-        device, specs, should_stop=stop, progress=progress, spaces=[graph_space(graph)], context=layers
+        device,
+        specs,
+        should_stop=stop,
+        progress=progress,
+        measure=measure,
+        spaces=[graph_space(graph)],
+        context=layers,
     )

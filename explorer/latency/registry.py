@@ -59,6 +59,21 @@ def list_devices(with_errors: bool = False) -> list[dict]:
     return out
 
 
+def devices_covering(space: str | None) -> list[dict]:
+    """Summaries of the devices that predict graphs of `space` (`Device.covers`); none for a graph
+    outside every space (only this machine's own table, which measures what it lacks, sums one)."""
+    if not space:
+        return []
+    out = []
+    for s in list_devices():
+        try:
+            if load_device(s["path"] or s["name"]).covers(space):
+                out.append(s)
+        except ExplorerError:
+            continue
+    return out
+
+
 _CACHE: dict[tuple[str, int, int], Device] = {}
 
 

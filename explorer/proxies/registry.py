@@ -247,10 +247,13 @@ def compute_many(
     *,
     errors: str = "keep",
     should_stop: Callable[[], bool] | None = None,
+    on_value: Callable[[str, ProxyValue], None] | None = None,
 ) -> dict[str, ProxyValue]:
     """Several proxies on one ArchGraph, sharing one seeded build (one residual-free build for the
     proxies that want it). Ensembles pull in their members. `errors="keep"` turns an
-    ExplorerError of one proxy into that value's message; "raise" lets it propagate."""
+    ExplorerError of one proxy into that value's message; "raise" lets it propagate.
+    `on_value(name, value)` hears each value as soon as it is known (the live view shows them
+    one by one)."""
     from explorer.arch import build_model, check_memory
     from explorer.errors import ExplorerError
 
@@ -286,6 +289,8 @@ def compute_many(
             value = ProxyValue(n, None, message=str(e).splitlines()[0] if str(e) else type(e).__name__)
         value.seconds = time.perf_counter() - t0
         out[n] = value
+        if on_value is not None:
+            on_value(n, value)
     return out
 
 

@@ -1,7 +1,8 @@
 """Regenerate the README screenshots (offscreen): the default project and an NB201 cell through
-`nas-explorer --screenshot`, and an invalid edit (last metrics greyed) through the window API.
+`nas-explorer --screenshot`, an invalid edit (last metrics greyed) through the window API, and
+the Metrics panel with registered proxies beside Zen/GradSign plus the live settings dialog.
 
-    QT_QPA_PLATFORM=offscreen python resources/screenshots/make_screenshots.py
+    QT_QPA_PLATFORM=offscreen python resources/screenshots/make_screenshots.py [window|invalid|live]
 """
 
 from __future__ import annotations
@@ -53,15 +54,52 @@ def invalid_shot(out: Path, size: str) -> None:
     win.close()
 
 
+def live_shots() -> None:
+    """An NB201 cell with NASWOT, AZ-NAS and the ensemble shown (the population proxies as their
+    percentile in the space's reference sample), then the settings dialog listing every proxy."""
+    from PySide6.QtWidgets import QApplication
+
+    from explorer.gui.main_window import MainWindow
+    from explorer.gui.settings_dialog import SettingsDialog
+    from explorer.live_metrics import LiveSettings
+    from explorer.spaces import get_space
+
+    app = QApplication.instance() or QApplication([])
+    s = LiveSettings(proxies=("zen", "gradsign", "naswot", "az-nas", "ensemble"))
+    nb = get_space("nb201")
+    win = MainWindow(nb.encode(nb.sample(3)), settings=s, devices=[], restore_state=False, ask_to_save=False)
+    win.device_list.set_checked("help-nb201-pixel3", True)
+    win.device_list.set_checked("local-cpu", True)
+    win.resize(1280, 800)
+    win.show()
+    c = win.controller
+    while c.busy or c.measuring or c.timer.isActive() or c._pending is not None:
+        app.processEvents()
+    win.metrics_dock.resize(460, 520)
+    app.processEvents()
+    win.metrics.grab().save(str(HERE / "metrics_panel_proxies.png"))
+    dlg = SettingsDialog(s, win)
+    dlg.resize(760, dlg.sizeHint().height())
+    dlg.show()
+    app.processEvents()
+    dlg.grab().save(str(HERE / "settings_dialog.png"))
+    print(f"screenshots saved to {HERE / 'metrics_panel_proxies.png'} and {HERE / 'settings_dialog.png'}")
+    dlg.close()
+    win.close()
+
+
 def main() -> None:
+    which = set(sys.argv[1:]) or {"window", "invalid", "live"}
     with tempfile.TemporaryDirectory() as cfg:
-        for size, suffix in SIZES.items():
+        for size, suffix in SIZES.items() if "window" in which else ():
             cli_shot(HERE / f"main_window{suffix}.png", size, None, cfg)
             cli_shot(HERE / f"nb201_cell{suffix}.png", size, EXAMPLES / "nb201_resnet_like.json", cfg)
         os.environ["XDG_CONFIG_HOME"] = cfg
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-        for size, suffix in SIZES.items():
+        for size, suffix in SIZES.items() if "invalid" in which else ():
             invalid_shot(HERE / f"invalid_graph{suffix}.png", size)
+        if "live" in which:
+            live_shots()
 
 
 if __name__ == "__main__":

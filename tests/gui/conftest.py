@@ -66,10 +66,12 @@ def make_window(qtbot):
 
 
 def wait_metrics(qtbot, win, timeout=METRICS_TIMEOUT_MS):
-    """Until the current request's metrics are all in (or the graph was found invalid)."""
+    """Until the current request's metrics are all in, layers measured in the background included
+    (or the graph was found invalid)."""
     qtbot.waitUntil(
         lambda: (
             not win.controller.busy
+            and not win.controller.measuring
             and not win.controller.timer.isActive()
             and win.controller._pending is None
         ),
