@@ -240,7 +240,7 @@ def covering_names(space: str | None) -> set[str]:
 
 _LOCAL: dict[str, LutDevice] = {}  # this machine's tables by name and by file: one handle each
 _LOCAL_LOCK = threading.Lock()
-_MEASURE_LOCK = threading.Lock()  # measuring into / saving a local table: one caller at a time
+MEASURE_LOCK = threading.Lock()  # measuring into / saving a local table: one caller at a time
 
 
 def device(name: str) -> Device:
@@ -308,7 +308,7 @@ def predict_latency(
                     "missing_layers": n,
                     "device": dev.name,
                 }
-            with _MEASURE_LOCK:
+            with MEASURE_LOCK:
                 res = measure_missing(dev, graph, should_stop=should_stop, measure=measure_layer)
             if res.stopped:
                 raise Stopped

@@ -234,7 +234,7 @@ def test_proxies_side_by_side_equal_one_after_the_other():
         assert both[k]["value"] == one[k]["value"] is not None
 
 
-def test_population_proxies_show_their_percentile_in_the_space_reference():
+def test_population_proxies_show_their_percentile_in_the_space_reference(tmp_path, monkeypatch):
     from explorer.proxies.reference import settings_for, space_percentile
 
     nb = get_space("nb201")
@@ -252,4 +252,13 @@ def test_population_proxies_show_their_percentile_in_the_space_reference():
     assert "custom graph" in compute_metrics(small_graph(), s, [])["az-nas"]["reason"]
     ofa = get_space("ofa-mbv3-w1.0")
     e = compute_metrics(ofa.encode(ofa.sample(0)), replace(s, proxies=("az-nas",)), [])["az-nas"]
+    assert 0 <= e["value"] <= 100 and e["reference"] == "in ofa-mbv3-w1.0 (100-net reference)"
+    from explorer.proxies import reference as R
+
+    monkeypatch.setattr(R, "DATA_DIR", tmp_path)  # a space no sample ships for
+    R.load.cache_clear()
+    try:
+        e = compute_metrics(ofa.encode(ofa.sample(0)), replace(s, proxies=("az-nas",)), [])["az-nas"]
+    finally:
+        R.load.cache_clear()
     assert e["value"] is None and "no reference sample of ofa-mbv3-w1.0" in e["reason"]

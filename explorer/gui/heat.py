@@ -60,35 +60,38 @@ class HeatResult:
     stopped: bool = False
 
 
-def compute_report(graph, device: str | None, progress, should_stop) -> HeatResult:
+def compute_report(graph, device: str | None, progress, should_stop, measure_layer=None) -> HeatResult:
     """Counts at once (posted as progress), then latency on `device` (None: counts only). This
-    machine's table measures the layers it lacks first, holding the table's lock."""
+    machine's table measures the layers it lacks first, holding the table's lock (`measure_layer`:
+    a stand-in for the layer measurement, for tests)."""
     counts = layer_report(graph)
     progress({"report": counts})
     if device is None:
         return HeatResult(counts)
     try:
         if device == LOCAL_CPU:
-            return _local(graph, progress, should_stop)
+            return _local(graph, progress, should_stop, measure_layer)
         report = layer_report(graph, device, on_missing="report")
     except ExplorerError as e:
         return HeatResult(counts, f"latency on {device}: {first_line(str(e))}")
     return HeatResult(report, _latency_note(report))
 
 
-def _local(graph, progress, should_stop) -> HeatResult:
+def _local(graph, progress, should_stop, measure_layer=None) -> HeatResult:
     from ..latency.predict import measure_missing
-    from ..live_metrics import _LOCAL_LUT_LOCK, local_lut_device
+    from ..live_metrics import MEASURE_LOCK, local_lut_device
 
-    lock: threading.Lock = _LOCAL_LUT_LOCK
+    lock: threading.Lock = MEASURE_LOCK
     while not lock.acquire(timeout=0.2):  # the live metrics may be measuring into the table
         if should_stop():
             raise ExplorerError("stopped")
     try:
         dev = local_lut_device()
+        kw = {"measure": measure_layer} if measure_layer is not None else {}
         res = measure_missing(
             dev,
             graph,
+            **kw,
             should_stop=should_stop,
             progress=lambda _key, done, total: progress({"measuring": (done, total)}),
         )
@@ -207,12 +210,13 @@ class HeatController(QObject):
         self.timer.setInterval(debounce_ms)
         self.timer.timeout.connect(self._fire)
         self._after_live = False  # measuring waits for the live metrics (see _live_busy)
+        self.measure_layer = None  # a stand-in for the layer measurement (tests); None: the real one
         self.doc.changed.connect(self._graph_changed)
         self.scene.rebuilt.connect(self.apply)
         win.device_list.currentItemChanged.connect(self._device_changed)
         live = getattr(win, "controller", None)
         if live is not None:
-            for sig in (live.finished, live.invalid, live.failed):
+            for sig in (live.settled, live.invalid, live.failed):
                 sig.connect(self._live_settled)
 
     # -- what to compute ---------------------------------------------------------------------
@@ -273,7 +277,7 @@ class HeatController(QObject):
         """The live metrics are due or running: measuring layers now would time them against
         Zen-Score's and GradSign's threads (and store the slowed figures in the table)."""
         c = getattr(self.win, "controller", None)
-        return c is not None and (c.busy or c.timer.isActive() or c._pending is not None)
+        return c is not None and not c.idle()
 
     def _live_settled(self, *_a) -> None:
         if self._after_live and not self._live_busy():
@@ -309,8 +313,9 @@ class HeatController(QObject):
         self._after_live = device == LOCAL_CPU and self._live_busy()
         if self._after_live:  # counts now, latency once the live metrics are in
             device, self.note = None, "latency: after the live metrics\u2026"
+        measure_layer = self.measure_layer
         self.task = run_task(
-            lambda progress, stop: compute_report(graph, device, progress, stop),
+            lambda progress, stop: compute_report(graph, device, progress, stop, measure_layer),
             self,
             pool=self.pool,
             generation=self.gen,

@@ -139,6 +139,10 @@ class MetricsController(QObject):
         self._unfilled: set[str] = set()  # pending rows the measuring job has not filled yet
         self._job: tuple | None = None  # (graph, report, generation) of the current job
 
+    def idle(self) -> bool:
+        """No computation due, running, or measuring layers in the background."""
+        return not (self.busy or self.measuring or self.timer.isActive() or self._pending is not None)
+
     def _new_pool(self) -> QThreadPool:
         return new_pool(self, 1)
 

@@ -201,7 +201,10 @@ def profile(
                         new += batch[j].key not in measured
                 if timed:
                     if interleave:  # a stop asked for during the passes drops this batch
-                        stop = None if should_stop is None else (lambda: should_stop(len(measured)))
+                        # (unless the stop already came before its keys: the few kept are timed whole)
+                        stop = (
+                            None if should_stop is None or stopped else (lambda: should_stop(len(measured)))
+                        )
                         modules = [(s.build(), s.in_shapes) for s in batch]
                         results = measure_sequence(modules, config, timed, should_stop=stop)
                         if results is None:

@@ -3,6 +3,8 @@ and the per-layer table: rows that sum to the totals, sorting, selection both wa
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import torch
 from PySide6.QtCore import Qt
@@ -237,6 +239,19 @@ def test_measuring_waits_for_the_live_metrics_and_stops_on_request(qtbot, make_w
     qtbot.waitUntil(lambda: dlg.outcome is not None or bool(dlg.error), timeout=TIMEOUT)
     assert dlg.error == "" and win.doc.graph.meta["input_shape"] == [1, 3, 96, 96]
     heat, table = win.heat, win.layer_table
+    # layers are timed by a stand-in that holds the second one until Stop is pressed, so the stop
+    # lands mid-measuring on any machine
+    from explorer.latency.measure import Measurement
+
+    pressed, calls = threading.Event(), []
+
+    def measure(spec, config):
+        calls.append(spec.key)
+        if len(calls) == 2:
+            pressed.wait(60)
+        return Measurement(0.5, 0.5, 0.5, 0.5, 0.0, 0.5, 5)
+
+    heat.measure_layer = measure
     live = win.controller
     assert live.busy or live.timer.isActive()  # the new graph's Zen-Score, GradSign...
     win.layers_dock.raise_()
@@ -247,6 +262,7 @@ def test_measuring_waits_for_the_live_metrics_and_stops_on_request(qtbot, make_w
     assert not (live.busy or live.timer.isActive())  # measuring started once they were in
     assert table.stop_btn.isVisible()
     qtbot.mouseClick(table.stop_btn, Qt.MouseButton.LeftButton)
+    pressed.set()
     qtbot.waitUntil(lambda: not heat.busy, timeout=TIMEOUT)
     assert heat.stopped and heat.report.missing and "measuring stopped" in heat.note
     assert "n/a" in column_texts(table, "latency ms")
