@@ -53,6 +53,7 @@ from zoo224 import QUICK, ZOO, family, make  # noqa: E402
 from explorer.arch import count_complexity  # noqa: E402
 from explorer.importers import import_model  # noqa: E402
 from explorer.latency import profile as L  # noqa: E402
+from explorer.latency.host import today  # noqa: E402
 from explorer.latency.local import local_device  # noqa: E402
 from explorer.latency.measure import (  # noqa: E402
     CONTEXTS,
@@ -61,7 +62,6 @@ from explorer.latency.measure import (  # noqa: E402
     entry_ms,
     measure_module,
     thread_scope,
-    today,
 )
 from explorer.latency.metrics import accuracy  # noqa: E402
 from explorer.latency.predict import predict_graph  # noqa: E402

@@ -30,9 +30,10 @@ import time
 
 from explorer.arch import count_complexity
 from explorer.latency import profile as L
+from explorer.latency.host import today
 from explorer.latency.keys import layer_specs, unique_specs
 from explorer.latency.local import local_device
-from explorer.latency.measure import STATISTICS, MeasureConfig, entry_ms, today
+from explorer.latency.measure import STATISTICS, MeasureConfig, entry_ms
 from explorer.latency.metrics import accuracy
 from explorer.spaces import get_space
 

@@ -28,7 +28,7 @@ DEFAULT_GRADSIGN_BATCH = 128
 _BUILTIN = Path(__file__).resolve().parent / "_data" / "cifar10_sample.npz"
 SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"  # the product side's data
 _SHARED_CIFAR = SHARED_DATA / "cifar10"
-NB201_CSV = SHARED_DATA / "nb201" / "nb201_cifar10_200ep.csv"  # accuracies of all 15,625 cells
+NB201_CSV = SHARED_DATA / "nb201/nb201_cifar10_200ep.csv"  # accuracies of all 15,625 cells
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"}
 
 

@@ -1,4 +1,4 @@
-"""Fuzzed architecture files and an in-process CLI runner, shared by tests/test_arch_fuzz.py
+"""Fuzzed architecture files and an in-process CLI runner, shared by tests/arch/test_fuzz.py
 (hypothesis drives the `random.Random`) and benchmarks/fuzz_arch.py (10,000 seeded inputs).
 
 Inputs are real valid files (an OFA subnet, an NB201 network, a hand-drawn chain with a skip and

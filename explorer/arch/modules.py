@@ -28,7 +28,7 @@ class HSwish(nn.Module):
     """x * relu6(x + 3) / 6, OFA's (and MobileNetV3's) h-swish.
 
     Computed by torch's fused `hardswish` kernel rather than OFA's four elementwise ops: the same
-    function (they differ by float rounding, within 1e-6; tests/test_arch_ops.py), one pass over
+    function (they differ by float rounding, within 1e-6; tests/arch/test_ops.py), one pass over
     memory instead of four, so a built MobileNetV3 runs (and is timed) like torchvision's."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

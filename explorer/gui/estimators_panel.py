@@ -35,16 +35,22 @@ from PySide6.QtWidgets import (
 
 from ..arch import ArchGraph
 from ..estimators.ranking import CELL_SPACE, ESTIMATORS, load_ranking
+from ..proxies.registry import proxy_names
 from .trust_panel import TrustPanel
 from .workers import first_line, new_pool, run_task
 
 SCORED = ("oneshot", "smash")  # estimators this dock can run itself (from a checkpoint)
-LIVE = ("params", "zen", "gradsign")  # computed by the live metrics already
 TRUST_NOTE = (
     "At CPU budgets prefer a zero-shot proxy (the trust table below says which ranks best): one-shot "
     "and SMASH, trained for minutes here, rank cells worse than #params; trust them only with a larger "
     "training budget."
 )
+
+
+def is_live(key: str) -> bool:
+    """Whether the live metrics compute this estimator already: #params, and every registered
+    proxy (the registry says which; the Metrics settings say which are shown)."""
+    return key == "params" or key in proxy_names()
 
 
 def space_of(graph: ArchGraph) -> str:
@@ -264,7 +270,7 @@ class EstimatorsPanel(QWidget):
     def value_text(self) -> tuple[str, str]:
         """(text, tooltip) of the selected estimator for the current graph (non-live estimators)."""
         key = self.current_key()
-        if key in LIVE:
+        if is_live(key):
             return "", "live metric"
         if key in SCORED:
             if self.busy:

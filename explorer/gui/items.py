@@ -18,6 +18,8 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsItem, QGraphicsPathItem, QStyle
 
+from ..arch.ops.nb201 import CATEGORY as NB201_CATEGORY
+
 CATEGORY_COLORS = {
     "io": "#d6e4f5",
     "conv": "#dcefd8",
@@ -25,7 +27,7 @@ CATEGORY_COLORS = {
     "basic": "#ececec",
     "pooling": "#d9efef",
     "merge": "#f3dbe7",
-    "nb201": "#e6dcf3",
+    NB201_CATEGORY: "#e6dcf3",
     "group": "#fff6d8",
 }
 ERROR = QColor("#d62728")

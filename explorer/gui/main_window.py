@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QWi
 
 from ..arch import ArchGraph
 from ..live_metrics import LiveSettings, covering_names, default_devices, device_names
-from ..spaces import get_space
+from ..spaces import default_space
 from .document import Document
 from .estimators_panel import EstimatorsPanel
 from .heat import install_heat
@@ -34,7 +34,7 @@ from .window_project import ProjectActions
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 ICON = RESOURCES / "icons" / "nas-explorer.svg"
 STATE_VERSION = 1
-DEFAULT_SPACE, DEFAULT_SEED = "ofa-mbv3-w1.0", 0
+DEFAULT_SEED = 0  # the default project: this sample of the registry's first space
 
 
 def app_settings() -> QSettings:
@@ -42,7 +42,7 @@ def app_settings() -> QSettings:
 
 
 def default_graph() -> ArchGraph:
-    space = get_space(DEFAULT_SPACE)
+    space = default_space()
     return space.encode(space.sample(DEFAULT_SEED))
 
 
@@ -63,6 +63,8 @@ class MainWindow(MenuActions, FileActions, ProjectActions, QMainWindow):
         super().__init__()
         self.setObjectName("MainWindow")
         self.ask_to_save = ask_to_save
+        self.weights_task = None  # saving or loading NAME.weights.pt beside the file (window_files)
+        self.weights_error: str | None = None
         self.setWindowTitle("NAS Explorer")
         if ICON.exists():
             self.setWindowIcon(QIcon(str(ICON)))

@@ -13,6 +13,9 @@ from PySide6.QtWidgets import QApplication, QGraphicsPathItem, QGraphicsScene, Q
 
 from .. import edits
 from ..arch import OPS, ArchGraph
+from ..arch.io import FORMAT as ARCH_FORMAT
+from ..arch.io import VERSION as ARCH_VERSION
+from ..arch.io import from_dict, parse_strict_json
 from ..arch.registry import shape_str
 from ..edits import Edit
 from ..errors import ExplorerError
@@ -20,6 +23,7 @@ from .document import Document
 from .interaction import MARGIN, SceneGestures
 from .items import EdgeItem, NodeItem, category_color
 from .layout import auto_layout, collapsible, view_graph
+from .workers import first_line
 
 ARCH_MIME = "application/x-nas-explorer-arch"
 
@@ -221,11 +225,14 @@ class GraphScene(SceneGestures, QGraphicsScene):
                 self.nodes[key].setSelected(True)
 
     def copy_selection(self) -> int:
+        """The selected nodes (and the edges among them) as an architecture file on the clipboard."""
         nodes = self.selected_model_nodes()
         if not nodes:
             return 0
         g = self.doc.graph.g
-        data = {
+        snippet = {
+            "format": ARCH_FORMAT,
+            "version": ARCH_VERSION,
             "nodes": [
                 {
                     "id": n,
@@ -235,36 +242,44 @@ class GraphScene(SceneGestures, QGraphicsScene):
                 }
                 for n in nodes
             ],
-            "edges": [[u, v, p] for u, v, p in g.edges(data="port") if u in nodes and v in nodes],
+            "edges": [
+                {"src": u, "dst": v, "port": p}
+                for u, v, p in g.edges(data="port")
+                if u in nodes and v in nodes
+            ],
         }
         # plain text, not a custom QMimeData: Qt 6.11/6.12 crash at exit when the clipboard still
         # owns a Python-made QMimeData (seen offscreen); JSON text also pastes into other apps
-        data["format"] = ARCH_MIME
-        QApplication.clipboard().setText(json.dumps(data))
+        QApplication.clipboard().setText(json.dumps({"format": ARCH_MIME, "graph": snippet}))
         self.status.emit(f"copied {len(nodes)} node(s)")
         return len(nodes)
 
     def paste(self) -> list[str]:
+        """Add the clipboard's nodes (offset, with new ids). The clipboard is anyone's text: it is
+        read by the architecture file's strict loader, and whatever it refuses is said, not pasted."""
         try:
-            data = json.loads(QApplication.clipboard().text() or "null")
+            data = parse_strict_json(QApplication.clipboard().text() or "null")
         except ValueError:
             data = None
         if not isinstance(data, dict) or data.get("format") != ARCH_MIME:
             self.status.emit("nothing to paste")
             return []
+        try:
+            snippet = from_dict(data.get("graph"))
+        except ExplorerError as e:
+            self.status.emit(f"cannot paste: {first_line(str(e))}")
+            return []
         new_ids: dict[str, str] = {}
+        sg = snippet.g
 
         def fn(g: ArchGraph) -> None:
-            for item in data["nodes"]:
-                if item["op"] not in OPS:
-                    continue
-                x, y = item.get("pos", (0, 0))
-                new_ids[item["id"]] = g.add_node(item["op"], item["params"], pos=(x + 40, y + 40))
-            for u, v, _p in sorted(data["edges"], key=lambda e: e[2]):
-                if u in new_ids and v in new_ids:
-                    g.connect(new_ids[u], new_ids[v])
+            for n in snippet.nodes:
+                x, y = sg.nodes[n].get("pos") or (0.0, 0.0)
+                new_ids[n] = g.add_node(sg.nodes[n]["op"], dict(sg.nodes[n]["params"]), pos=(x + 40, y + 40))
+            for u, v, _p in sorted(sg.edges(data="port"), key=lambda e: e[2] or 0):
+                g.connect(new_ids[u], new_ids[v])
 
-        self.doc.edit(f"Paste {len(data['nodes'])} node(s)", fn)
+        self.doc.edit(f"Paste {len(snippet.nodes)} node(s)", fn)
         self.select_nodes(list(new_ids.values()))
         return list(new_ids.values())
 

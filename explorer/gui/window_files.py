@@ -1,5 +1,10 @@
 """The main window's architecture files: new, open (with recent files), save, save as, and the
-title that says which file is edited and whether it has unsaved changes."""
+title that says which file is edited and whether it has unsaved changes.
+
+A document with weights (an imported model, a Net2Net-grown net) saves them beside the
+architecture as `NAME.weights.pt` (SHA-256 recorded, `explorer.tensorfile`), and opening
+`NAME.json` takes `NAME.weights.pt` back when it fits the graph. Both run on a worker: the window
+never waits on torch; a file that does not load or fit is said, and the graph opens without it."""
 
 from __future__ import annotations
 
@@ -11,6 +16,31 @@ from ..arch import ArchGraph, load_arch, save_arch
 from ..errors import ExplorerError
 
 MAX_RECENT = 8
+
+
+def weights_beside(arch_path: str | Path) -> Path:
+    """Where the weights of the architecture file `arch_path` are kept: `NAME.weights.pt`."""
+    p = Path(arch_path)
+    return p.with_name(p.stem + ".weights.pt")
+
+
+def _write_weights(path: Path, weights: dict):
+    from ..tensorfile import save_tensors
+
+    return lambda progress, should_stop: str(save_tensors(path, weights))
+
+
+def _read_weights(path: Path, graph: ArchGraph):
+    """Load and fit-check (the export's check: names and shapes) on a worker."""
+
+    def run(progress, should_stop):
+        from ..export import load_weights, model_with_weights
+
+        state = load_weights(graph, path)
+        model_with_weights(graph, state)  # raises ExportError naming what does not fit
+        return state
+
+    return run
 
 
 class FileActions:
@@ -60,7 +90,32 @@ class FileActions:
         self._prepare_view(graph, relayout=any("pos" not in d for _, d in graph.g.nodes(data=True)))
         self._add_recent(str(path))
         self.statusBar().showMessage(f"opened {path}", 4000)
+        wpath = weights_beside(path)
+        if wpath.is_file():
+            self._load_weights_beside(str(path), wpath, graph.copy())
         return True
+
+    def _load_weights_beside(self, path: str, wpath: Path, graph: ArchGraph) -> None:
+        from .workers import first_line, run_task
+
+        undo_at = self.doc.undo.index()
+
+        def attach(_gen, state) -> None:
+            # the same document, not edited since it was opened: the weights still fit
+            if self.doc.path == path and self.doc.undo.index() == undo_at and self.doc.weights is None:
+                self.doc.weights = state
+                self.statusBar().showMessage(f"opened {path} with its weights ({wpath.name})", 6000)
+            else:
+                self.statusBar().showMessage(f"{wpath.name} not attached: the graph changed meanwhile", 8000)
+
+        def refuse(_gen, text: str) -> None:
+            msg = f"{wpath.name} not loaded (the graph opens with fresh weights): {first_line(text)}"
+            self.weights_error = msg
+            self.statusBar().showMessage(msg, 12000)
+
+        task = self.weights_task = run_task(_read_weights(wpath, graph), self)
+        task.result.connect(attach)
+        task.error.connect(refuse)
 
     def import_model_dialog(self, src: str = ""):
         """File > Import Model: the dialog (returned, shown window-modal); the graph opens when the
@@ -119,7 +174,24 @@ class FileActions:
         self._add_recent(path)
         self._update_title()
         self.statusBar().showMessage(f"saved {path}", 4000)
+        if self.doc.weights:
+            self._save_weights_beside(path, dict(self.doc.weights))
         return True
+
+    def _save_weights_beside(self, path: str, weights: dict) -> None:
+        from .workers import first_line, run_task
+
+        wpath = weights_beside(path)
+        task = self.weights_task = run_task(_write_weights(wpath, weights), self)
+        task.result.connect(
+            lambda _g, out: self.statusBar().showMessage(f"saved {path} and its weights ({wpath.name})", 6000)
+        )
+
+        def failed(_gen, text: str) -> None:
+            self.weights_error = f"weights not saved to {wpath}: {first_line(text)}"
+            QMessageBox.warning(self, "Cannot save weights", self.weights_error)
+
+        task.error.connect(failed)
 
     def _recent(self) -> list[str]:
         v = self.qsettings.value("recent_files", [])

@@ -6,10 +6,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..spaces import default_space
 from ..store import Project
 from .status import BN, EXTRACT, PROXYLESS, SEARCH, TRAIN
 
-PROXYLESS_SPACES = ("proxylessnas-mobile", "proxyless-cifar")
+
+def proxyless_spaces() -> tuple[str, ...]:
+    """What a layer table must cover to serve a ProxylessNAS search: ProxylessNAS's own key format
+    and the space its derived graphs carry (each name is written once, in its own module)."""
+    from ..latency.ofa_yaml import PROXYLESS_FORMAT
+    from ..proxyless.derive import SPACE
+
+    return (PROXYLESS_FORMAT, SPACE)
 
 
 def package_root() -> str:
@@ -25,7 +33,7 @@ def train_argv(params: dict, run_dir: Path, resume: bool) -> list[str]:
     a = [
         "supernet", "train",
         "-o", str(run_dir / "supernet.pt"),
-        "--space", params.get("space", "ofa-mbv3-w1.0"),
+        "--space", params.get("space") or default_space(supports_supernet=True).name,
         "--data", params.get("data", "builtin"),
         "--device", params.get("device", "cpu"),
         "--batch-size", str(params.get("batch_size", 64)),
@@ -70,7 +78,6 @@ def extract_argv(params: dict, run_dir: Path) -> list[str]:
 def search_argv(params: dict, run_dir: Path) -> list[str]:
     a = [
         "search", "evolution",
-        "--space", params.get("space", "ofa-mbv3-w1.2"),
         "--constraint", str(params["constraint"]),
         "--latency", params.get("latency", "note10"),
         "--accuracy", params.get("accuracy", "official"),
@@ -79,6 +86,8 @@ def search_argv(params: dict, run_dir: Path) -> list[str]:
         "--seed", str(params.get("seed", 0)),
         "-o", str(run_dir / "result.json"), "--json",
     ]  # fmt: skip
+    if params.get("space"):  # else the CLI's default: the official predictor's space
+        a += ["--space", params["space"]]
     if params.get("supernet"):
         a += ["--supernet", params["supernet"]]
     return a
@@ -148,7 +157,7 @@ def proxyless_devices() -> list[str]:
 
         for d in list_devices():
             spaces = d.get("spaces") or []
-            if d.get("kind") == "lut" and any(s in PROXYLESS_SPACES for s in spaces):
+            if d.get("kind") == "lut" and any(s in proxyless_spaces() for s in spaces):
                 names.append(d["name"])
     except Exception:  # noqa: BLE001 - an unreadable registry leaves the built-in choices
         pass

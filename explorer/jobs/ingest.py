@@ -84,10 +84,11 @@ def _extracted(p: Project, job: dict, result: dict) -> int:
 
 
 def _searched(p: Project, job: dict, result: dict) -> int:
+    from ..search.predictor import official_space
     from ..spaces import get_space
 
-    params = job["params"]
-    space = get_space(result.get("space") or params.get("space", "ofa-mbv3-w1.2"))
+    params = job["params"]  # the result names its space; older results: the search's default
+    space = get_space(result.get("space") or params.get("space") or official_space())
     graph = space.encode(result["config"])
     graph.name = f"search ≤{params['constraint']}"
     cid = p.add_candidate(graph, tags=["search"], notes=f"job {job['id']}")

@@ -19,15 +19,17 @@ import numpy as np
 import explorer
 from explorer.errors import ExplorerError
 from explorer.spaces.latency_support import latency_features
+from explorer.spaces.nb201 import NB201
+from explorer.spaces.ofa_mbv3 import OFA_W10
 
 from .metrics import mean_metrics, protocol_metrics
 
 # The public data (a data table: the files' own names and columns). dataset id -> (file, space,
 # device-name prefix, number of leading non-device columns), and the column numbering the nets
 DATASETS = {
-    "help-nb201": ("nb201_help_ms.csv", "nb201", "help-nb201-", 2),
-    "latbench-nb201": ("nb201_latbench_ms.csv", "nb201", "latbench-nb201-", 2),
-    "help-ofa": ("ofa_mbv3_help_ms.csv", "ofa-mbv3-w1.0", "help-ofa-", 5),
+    "help-nb201": ("nb201_help_ms.csv", NB201.name, "help-nb201-", 2),
+    "latbench-nb201": ("nb201_latbench_ms.csv", NB201.name, "latbench-nb201-", 2),
+    "help-ofa": ("ofa_mbv3_help_ms.csv", OFA_W10.name, "help-ofa-", 5),
 }
 INDEX_COLUMN = {"help-nb201": "nb201_index", "latbench-nb201": "nb201_index", "help-ofa": "index"}
 # HELP's meta-test devices present in the shared data (protocol B targets)

@@ -19,8 +19,9 @@ from pathlib import Path
 from explorer.errors import ExplorerError
 
 from .files import find_device_file, user_dir
+from .host import cpu_count, cpu_model, environment, gpu_model, slug, today
 from .lut import LutDevice
-from .measure import MeasureConfig, cpu_count, cpu_model, environment, gpu_model, slug, today
+from .measure import MeasureConfig
 
 RUNTIME_TAGS = {"torch": "torch", "onnxruntime": "ort", "torch-cuda": "cuda"}
 _TAG_RUNTIMES = {v: k for k, v in RUNTIME_TAGS.items()}

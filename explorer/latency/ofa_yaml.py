@@ -14,12 +14,13 @@ from pathlib import Path
 import yaml
 
 from explorer.errors import FormatError
+from explorer.spaces.ofa_mbv3 import OFA_W12
 
 from .device import provenance
 from .lut import LutDevice
 
 # What the official tables are (data, as published): the space their keys were formed for.
-NOTE10_SPACE = "ofa-mbv3-w1.2"
+NOTE10_SPACE = OFA_W12.name
 PROXYLESS_FORMAT = "proxylessnas-mobile"  # ProxylessNAS's own key format (`keys.CONFIG_KEYERS`)
 
 

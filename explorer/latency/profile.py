@@ -19,6 +19,7 @@ import numpy as np
 
 from explorer.errors import ExplorerError
 
+from .host import today
 from .keys import LayerSpec
 from .measure import (
     MeasureConfig,
@@ -29,7 +30,6 @@ from .measure import (
     measure_module,
     measure_sequence,
     merge_entries,
-    today,
 )
 from .metrics import accuracy
 

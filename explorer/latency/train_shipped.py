@@ -31,9 +31,14 @@ HARDWARE = {
 }
 
 
+# HELP's GPU columns end in the batch they were measured at (`2080ti_32`); other columns end in a
+# model number (`gold_6226`, `essential_ph_1`), which is no batch
+_HELP_GPUS = ("1080ti", "2080ti", "titan_rtx", "titanx", "titanxp", "titan_xp", "v100")
+
+
 def _batch(dataset: str, col: str):
-    tail = col.rpartition("_")[2]
-    if dataset != "latbench-nb201" and tail.isdigit():
+    head, _, tail = col.rpartition("_")
+    if dataset != "latbench-nb201" and head in _HELP_GPUS and tail.isdigit():
         return int(tail)
     return 1 if dataset == "latbench-nb201" or col in ("eyeriss", "fpga") else None
 

@@ -10,11 +10,22 @@ Per network (cvlab-yonsei/AZ-NAS `NB201/ZeroShotProxy/compute_az_nas_score.py`, 
 4. Expressivity: per feature, the eigenvalues s of the channel covariance over all B*H*W positions
    (mean removed, divided by B*H*W), p = s / sum(s), entropy sum(-p log(p + 1e-8));
    s_E = sum of the entropies, s_P (progressivity) = min over l of entropy(f_l) - entropy(f_{l-1}).
+   Divergence (on purpose): eigenvalues are clamped at 0. With fewer positions B*H*W than channels
+   (the live batch at a small resolution: 16 x 2 x 2 rows for 160 channels of an OFA subnet's last
+   block) the covariance is singular, rounding makes some of its zero eigenvalues slightly
+   negative, and the official log then gives NaN, i.e. -inf for every such network; a zero
+   eigenvalue adds nothing to the entropy, so clamping gives the entropy the spectrum has. Where
+   the official value is finite the two agree to float rounding (tests/proxies/test_aznas.py); an
+   all-zero feature (a dead cell) is still NaN -> -inf.
 5. Trainability: for l = L..1, a Rademacher g_out shaped like f_l, g_in = d f_l / d f_{l-1} applied
    to g_out (autograd, graph freed as it goes); if g_in == g_out exactly (an identity block) the
    term is -inf; else g_in is pixel-unshuffled to f_l's resolution, M = g_in^T g_out / (B*H*W)
    (channels x channels), sigma = its largest singular value, term = -sigma - 1/(sigma + 1e-6) + 2;
-   s_T = mean of the terms.
+   s_T = mean of the terms. Divergence (on purpose): where a stride-2 block maps an odd size to
+   its ceiling (5 -> 3, e.g. an OFA subnet at r=164), the official `pixel_unshuffle(g_in,
+   int(5 / 3))` cannot pair the maps and the script fails; here g_in is zero-padded at the
+   bottom/right to 2x the output size first (padded positions add nothing to M). Where the size
+   divides, nothing is padded and the term is the official one (tests/proxies/test_aznas.py).
 6. Complexity s_C: FLOPs (the NB201 script takes them from the benchmark API; here conv and linear
    multiply-accumulates of one sample, counted in the same forward pass, OFA's `count_net_flops`
    rule, which ranks like the API's FLOPs).
@@ -186,7 +197,7 @@ def entropy_of_spectrum(feature: torch.Tensor) -> float:
     feat = feature.detach().permute(0, 2, 3, 1).reshape(b * h * w, c)
     feat = feat - feat.mean(dim=0, keepdim=True)
     sigma = feat.t() @ feat / feat.shape[0]
-    s = torch.linalg.eigvalsh(sigma)
+    s = torch.linalg.eigvalsh(sigma).clamp_min(0.0)  # rounding of a singular covariance (module doc)
     p = s / s.sum()
     return float((-p * torch.log(p + 1e-8)).sum())
 
@@ -201,7 +212,11 @@ def trainability_term(f_in: torch.Tensor, f_out: torch.Tensor, g: torch.Generato
         return -math.inf
     bo, co, ho, wo = g_out.shape
     if g_in.shape[2] != ho or g_in.shape[3] != wo:
-        g_in = F.pixel_unshuffle(g_in, int(g_in.shape[2] / ho))
+        k = math.ceil(g_in.shape[2] / ho)  # the official int(h_in / h_out) where it divides
+        pad_h, pad_w = ho * k - g_in.shape[2], wo * k - g_in.shape[3]
+        if pad_h > 0 or pad_w > 0:  # odd size (a stride-2 conv maps 5 -> 3): zero positions
+            g_in = F.pad(g_in, (0, max(pad_w, 0), 0, max(pad_h, 0)))
+        g_in = F.pixel_unshuffle(g_in, k)
     bi, ci, hi, wi = g_in.shape
     if bi * hi * wi != bo * ho * wo:
         raise ProxyError(f"AZ-NAS cannot pair block features {tuple(f_in.shape)} -> {tuple(f_out.shape)}")

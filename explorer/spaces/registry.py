@@ -26,9 +26,16 @@ def _load_builtin() -> None:
             importlib.import_module(mod)
 
 
+def _rank(space: SearchSpace) -> int:
+    module = type(space).__module__
+    return _BUILTIN_MODULES.index(module) if module in _BUILTIN_MODULES else len(_BUILTIN_MODULES)
+
+
 def list_spaces() -> list[SearchSpace]:
+    """Built-in spaces in `_BUILTIN_MODULES` order, then the others as registered: the order (and
+    so every default) never depends on which module happened to be imported first."""
     _load_builtin()
-    return list(_SPACES.values())
+    return sorted(_SPACES.values(), key=_rank)
 
 
 def find_space(name) -> SearchSpace | None:

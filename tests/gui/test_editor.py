@@ -3,6 +3,7 @@ copy/paste, inspector edits, invalid edges with greyed metrics, collapse/expand.
 
 from __future__ import annotations
 
+import pytest
 from PySide6.QtCore import Qt
 
 from explorer.arch import validate
@@ -226,3 +227,31 @@ def test_zoom_wheel_and_fit(qtbot, make_window):
     win.act_fit.trigger()
     for nid in win.scene.nodes:
         assert vp.rect().contains(node_center(win, nid))
+
+
+CLIP = '{"format": "application/x-nas-explorer-arch", '
+ARCH = '"graph": {"format": "nas-explorer/arch", "version": 1, '
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        CLIP + '"nodes": 5}',
+        CLIP + '"graph": {"nodes": [{"op": ["conv"]}]}}',
+        CLIP + ARCH + '"nodes": [{"id": "a", "op": "conv", "params": {"out_channels": -3}}]}}',
+        CLIP + ARCH + '"nodes": [{"id": "a", "op": "relu", "pos": [1e999, 0]}]}}',
+        CLIP + ARCH + '"nodes": [{"id": "a", "op": "relu"}], "edges": [{"src": "a", "dst": "zz"}]}}',
+        "not json at all",
+    ],
+)
+def test_paste_of_foreign_clipboard_text_is_refused_and_changes_nothing(qtbot, make_window, text):
+    from PySide6.QtWidgets import QApplication
+
+    win = make_window(small_graph(), wait=False)
+    before, steps = set(win.doc.graph.nodes), win.doc.undo.count()
+    messages = []
+    win.scene.status.connect(messages.append)
+    QApplication.clipboard().setText(text)
+    assert win.scene.paste() == []
+    assert set(win.doc.graph.nodes) == before and win.doc.undo.count() == steps
+    assert messages and ("cannot paste" in messages[-1] or messages[-1] == "nothing to paste")

@@ -14,9 +14,9 @@ from explorer.gui.heat import NO_FIGURE
 from explorer.gui.layer_table import COLUMNS, SORT_ROLE
 from explorer.importers import import_model
 from explorer.live_metrics import LOCAL_CPU
+from tests.importers.test_import_model import export_file
 
 from .. import zoo
-from ..test_importers import export_file
 from .helpers import small_graph
 
 TIMEOUT = 120_000

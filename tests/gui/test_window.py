@@ -199,3 +199,45 @@ def test_open_bad_file_raises_a_one_line_error(tmp_path):
     bad.write_text("[]")
     with pytest.raises(FormatError, match="not an architecture file"):
         run_app(open_path=str(bad), screenshot=str(tmp_path / "x.png"))
+
+
+def test_weights_are_saved_beside_the_file_and_come_back_on_open(qtbot, make_window, tmp_path):
+    """An imported model's (or grown net's) weights are not lost by File > Save: they go to
+    NAME.weights.pt beside it (on a worker) and come back on open; damaged or unfitting weights
+    are said and the graph opens with fresh ones."""
+    import torch
+
+    from explorer.arch import build_model
+    from explorer.gui.window_files import weights_beside
+
+    win = make_window(small_graph(), wait=False)
+    state = build_model(win.doc.graph, seed=3).state_dict()
+    win.doc.weights = dict(state)
+    path = tmp_path / "net.json"
+    assert win._write(str(path))
+    qtbot.waitUntil(lambda: weights_beside(path).is_file() and not win.weights_task.running, timeout=20000)
+    assert win.weights_error is None
+
+    win.doc.replace(small_graph())  # another document, no weights
+    assert win.doc.weights is None
+    assert win.open_path(str(path))
+    qtbot.waitUntil(lambda: win.doc.weights is not None, timeout=20000)
+    assert all(torch.equal(win.doc.weights[k], v) for k, v in state.items())
+
+    # damaged weights: said, the graph stays open without them
+    raw = bytearray(weights_beside(path).read_bytes())
+    raw[len(raw) // 2 : len(raw) // 2 + 64] = bytes(64)
+    weights_beside(path).write_bytes(bytes(raw))
+    assert win.open_path(str(path))
+    qtbot.waitUntil(lambda: win.weights_error is not None, timeout=20000)
+    assert "net.weights.pt not loaded" in win.weights_error and win.doc.weights is None
+    assert win.doc.graph == load_arch(path)
+
+    # weights of another architecture: refused by the fit check
+    other = small_graph()
+    other.set_params("conv_1", out_channels=24)
+    torch.save(build_model(other).state_dict(), weights_beside(path))
+    win.weights_error = None
+    assert win.open_path(str(path))
+    qtbot.waitUntil(lambda: win.weights_error is not None, timeout=20000)
+    assert "do not fit" in win.weights_error and win.doc.weights is None

@@ -35,6 +35,7 @@ from ...jobs import Progress, ProgressReader
 from ...jobs.commands import run_root
 from ...jobs.ingest import mark_gone, on_reopen
 from ...jobs.status import ACTIVE, BN, EXTRACT, PROXYLESS, SEARCH, TRAIN, progress_text, resumable
+from ...spaces import find_space
 from ...store import Project
 from ..project_writes import ProjectWrites
 from .detail import JobDetail
@@ -51,6 +52,12 @@ STATUS_COLOURS = {
     "interrupted": QColor(200, 120, 0),
     "cancelled": QColor(120, 120, 120),
 }
+
+
+def _extractable(space_name) -> bool:
+    """Whether a candidate of this space is a subnet of the elastic supernet (the registry says)."""
+    space = find_space(space_name)
+    return bool(space is not None and space.supports_supernet)
 
 
 class JobsPanel(QWidget):
@@ -245,15 +252,11 @@ class JobsPanel(QWidget):
         if self.extraction.from_selection() and project is not None:
             for cid in self.selection_getter():
                 c = project.candidate(cid)
-                if c.config is not None and (c.space or "").startswith("ofa-mbv3"):
+                if c.config is not None and _extractable(c.space):
                     out.append((cid, c.config))
         else:
             g = self.current_graph_getter()
-            if (
-                g is not None
-                and g.meta.get("config") is not None
-                and str(g.meta.get("space", "")).startswith("ofa")
-            ):
+            if g is not None and g.meta.get("config") is not None and _extractable(g.meta.get("space")):
                 out.append((g.meta.get("candidate_id"), g.meta["config"]))
         return out
 
@@ -264,7 +267,9 @@ class JobsPanel(QWidget):
         configs = configs if configs is not None else self._configs()
         if not ck or not configs:
             QMessageBox.warning(
-                self, "Extraction", "Choose a checkpoint and an OFA-MBv3 candidate (current or selected)."
+                self,
+                "Extraction",
+                "Choose a checkpoint and a candidate of a supernet space (current or selected).",
             )
             return []
         recal = self.extraction.recalibration_data(recalibrate_only)

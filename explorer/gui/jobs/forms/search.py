@@ -5,6 +5,8 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QPushButton, QSpinBox, QWidget
 
+from ....search.predictor import official_space
+from ....supernet.ofa_mbv3 import supernet_spaces
 from . import labelled_row
 
 
@@ -15,7 +17,8 @@ class SearchForm(QWidget):
         super().__init__(parent)
         f = QFormLayout(self)
         self.space = QComboBox()
-        self.space.addItems(["ofa-mbv3-w1.2", "ofa-mbv3-w1.0"])
+        first = official_space()  # the official predictor's and Note10 tables' space
+        self.space.addItems([first, *(s for s in supernet_spaces() if s != first)])
         self.constraint = QDoubleSpinBox(minimum=0.01, maximum=1e6, value=25.0, decimals=2)
         self.latency = QComboBox(editable=True)
         self.latency.addItems(["note10", "macs"])

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ....supernet.ofa_mbv3 import supernet_spaces
 from ....supernet.trainer import PHASE_ORDER
 from . import data_combo, labelled_row
 
@@ -26,7 +27,7 @@ class TrainingForm(QWidget):
         super().__init__(parent)
         f = QFormLayout(self)
         self.space = QComboBox()
-        self.space.addItems(["ofa-mbv3-w1.0", "ofa-mbv3-w1.2"])
+        self.space.addItems(supernet_spaces())  # the registry's default first
         self.data = data_combo()
         browse = QPushButton("Folder…")
         browse.clicked.connect(self._browse_data)
