@@ -4,12 +4,12 @@ Members are registered proxies; a population member (AZ-NAS) enters with its own
 the same population. See explorer.proxies.population for the arithmetic and the percentile of a
 single network in a reference sample.
 
-The default members were chosen by selection on held-out data, not on the figures we report: on
-five random halves of the 1,000-cell NB201 sample (BENCHMARKS.md), the best of all 2-4-member
-subsets of the single proxies was picked on one half and scored on the other. AZ-NAS + MeCo +
-SynFlow was picked most often and held up on the unseen halves (rho 0.935-0.936, against AZ-NAS
-alone 0.906-0.917); it is also cheap (MeCo and SynFlow add ~0.1 s per NB201 cell to AZ-NAS's ~1 s).
-ZiCo, the other candidate, adds ~2 s for no gain on the held-out halves.
+The default members were chosen by selection on held-out data, not on the figures we report
+(`benchmarks/ensemble_members.py`): on five random halves of the 1,000-cell NB201 trust sample,
+the best of all 2-4-member subsets of the single proxies was picked on one half and scored on the
+other. AZ-NAS + MeCo + SynFlow was picked 3 times of 5 (AZ-NAS + MeCo + ZiCo the other 2) and
+scored 0.934-0.945 on the unseen halves, against AZ-NAS alone 0.909-0.915; it is also cheap
+(MeCo and SynFlow add ~0.1 s per NB201 cell to AZ-NAS's ~1.1 s), where ZiCo adds ~2 s for no gain.
 """
 
 from __future__ import annotations

@@ -15,20 +15,10 @@ from explorer.arch import build_model, count_complexity
 from explorer.proxies import AZNASResult, ProxyError, aznas, aznas_scores
 from explorer.proxies.aznas import graph_feature_modules
 from explorer.spaces.nb201 import NB201Space
+from tests.proxies.cells import CELLS, nb201
 
-CELLS = (
-    "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",
-    "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|",
-    "|none~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|skip_connect~0|none~1|nor_conv_3x3~2|",
-)
 IDENTITY_CELL = "|skip_connect~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|"
 DEAD_CELL = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
-
-
-def nb201(arch: str, seed: int = 0, n: int = 1):
-    """A real NB201 cell in a reduced skeleton (C=8, `n` cells per stage, two reduction blocks), 32x32."""
-    graph = NB201Space(channels=8, cells_per_stage=n).encode({"arch_str": arch})
-    return graph, build_model(graph, seed=seed)
 
 
 def official_cell_names(n: int) -> list[str]:

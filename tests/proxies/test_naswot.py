@@ -10,23 +10,11 @@ import pytest
 import torch
 from torch import nn
 
-from explorer.arch import build_model
 from explorer.data import gradsign_batch
 from explorer.proxies import ProxyError, naswot
 from explorer.spaces.nb201 import NB201Space
 from tests.conftest import shared_file
-
-CELLS = (
-    "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",
-    "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|",
-    "|none~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|skip_connect~0|none~1|nor_conv_3x3~2|",
-)
-
-
-def nb201(arch: str, seed: int = 0):
-    """A real NB201 cell in a reduced skeleton (C=8, one cell per stage, two reduction blocks), 32x32."""
-    graph = NB201Space(channels=8, cells_per_stage=1).encode({"arch_str": arch})
-    return graph, build_model(graph, seed=seed)
+from tests.proxies.cells import CELLS, nb201
 
 
 def official_hook_logdet(network: nn.Module, x: torch.Tensor) -> float:

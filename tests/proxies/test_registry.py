@@ -25,12 +25,8 @@ from explorer.proxies.registry import (
     proxy_names,
 )
 from explorer.spaces.nb201 import NB201Space
+from tests.proxies.cells import CELLS
 
-CELLS = (
-    "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",
-    "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|",
-    "|none~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|skip_connect~0|none~1|nor_conv_3x3~2|",
-)
 SMALL = ProxySettings.official(batch={"zen": 8, "gradsign": 8, "naswot": 16, "zico": 16, "az-nas": 8})
 
 
