@@ -5,17 +5,23 @@ Each builder follows the published architecture (torchvision's layer order and c
 where it has the model), parameterised by width/depth; a few are narrowed (VGG, ResNet-50,
 DenseNet, ConvNeXt) so one thread runs them in <= ~250 ms. `ZOO[name] = (family, factory)`;
 the family is what a leave-one-family-out calibration holds out. Weights are seeded and BN
-statistics non-trivial (as tests/zoo.py does), so nothing is an identity by accident.
+statistics non-trivial (tests/zoo.py's `_init`, shared with the test zoo, as are the channel
+shuffle and ConvNeXt's LayerNorm2d), so nothing is an identity by accident.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.zoo import LayerNorm2d, _init, channel_shuffle  # noqa: E402
 
 
 def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:
@@ -334,12 +340,6 @@ class EfficientNet(nn.Module):
 
 
 # -- ShuffleNetV2, GhostNet ---------------------------------------------------------------------
-def channel_shuffle(x, groups: int):
-    n, c, h, w = x.size()
-    x = torch.transpose(x.view(n, groups, c // groups, h, w), 1, 2).contiguous()
-    return x.view(n, c, h, w)
-
-
 class ShuffleUnit(nn.Module):
     def __init__(self, cin, cout, stride):
         super().__init__()
@@ -458,13 +458,6 @@ class GhostNet(nn.Module):
 
 
 # -- ConvNeXt -----------------------------------------------------------------------------------
-class LayerNorm2d(nn.LayerNorm):
-    def forward(self, x):
-        x = x.permute(0, 2, 3, 1)
-        x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
-        return x.permute(0, 3, 1, 2)
-
-
 class CNBlock(nn.Module):
     def __init__(self, dim):
         super().__init__()
@@ -752,19 +745,6 @@ ZOO: dict[str, tuple[str, Callable[[], nn.Module]]] = {
     "regnety-400mf": ("regnet", lambda: RegNet((1, 3, 6, 6), (48, 104, 208, 440), 8, se_ratio=0.25)),
 }
 QUICK = ("resnet18", "mobilenetv3-small")
-
-
-def _init(model: nn.Module) -> nn.Module:
-    for m in model.modules():
-        if isinstance(m, (nn.BatchNorm2d, nn.LayerNorm)):
-            with torch.no_grad():
-                if m.weight is not None:
-                    m.weight.uniform_(0.5, 1.5)
-                    m.bias.uniform_(-0.2, 0.2)
-                if isinstance(m, nn.BatchNorm2d):
-                    m.running_mean.uniform_(-0.2, 0.2)
-                    m.running_var.uniform_(0.5, 1.5)
-    return model.eval()
 
 
 def family(name: str) -> str:
