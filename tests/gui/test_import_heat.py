@@ -271,10 +271,12 @@ def test_measuring_waits_for_the_live_metrics_and_stops_on_request(qtbot, make_w
     # (when the live metrics are due at that moment, counts come first and the latency after
     # them: wait for the report with latency itself)
     qtbot.waitUntil(
-        lambda: not heat.busy
-        and heat.report is not None
-        and heat.report.device is not None  # this machine's table, by its own name
-        and not heat.report.missing,
+        lambda: (
+            not heat.busy
+            and heat.report is not None
+            and heat.report.device is not None  # this machine's table, by its own name
+            and not heat.report.missing
+        ),
         timeout=TIMEOUT,
     )
     assert "n/a" not in column_texts(table, "latency ms") and not table.rest_btn.isVisible()
