@@ -30,3 +30,15 @@ def shared_file(*parts: str) -> Path:
     if not p.exists():
         pytest.skip(f"{p} is not present")
     return p
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module (`pytestmark = pytest.mark.usefixtures("one_torch_thread")`):
+    on a busy 2-core CI box two spinning OpenMP threads per op make small nets 5-20x slower."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

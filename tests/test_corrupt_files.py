@@ -22,12 +22,7 @@ NB201_CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|skip_connect~0|n
 OFA_CONFIG = json.dumps({"ks": [3] * 20, "e": [3] * 20, "d": [2] * 5, "r": 32})
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
 def fails_cleanly(capsys, argv: list[str], *needles: str) -> str:

@@ -6,19 +6,12 @@ import argparse
 import json
 
 import pytest
-import torch
 
 from explorer.arch import ArchGraph, save_arch
 from explorer.commands import estimate
 from explorer.errors import ExplorerError
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
 def run(argv: list[str]) -> int:

@@ -30,12 +30,7 @@ from tests.proxies.cells import CELLS
 SMALL = ProxySettings.official(batch={"zen": 8, "gradsign": 8, "naswot": 16, "zico": 16, "az-nas": 8})
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
 def cell(arch: str):

@@ -13,14 +13,7 @@ from explorer.proxyless.search import ProxylessSearch
 from explorer.proxyless.supernet import ProxylessSupernet, Skeleton
 from explorer.proxyless.tables import SyntheticSource, TableSource
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """2-thread OpenMP on a loaded 2-core machine spins for seconds per op; 1 thread is stable."""
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
 @pytest.fixture()

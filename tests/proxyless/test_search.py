@@ -13,13 +13,7 @@ from explorer.progress import Cancelled
 from explorer.proxyless.search import ProxylessSearch, SearchConfig
 from explorer.proxyless.supernet import Skeleton
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
 def config(target_ms, **kw):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 
 import pytest
-import torch
 
 from explorer.errors import ExplorerError
 from explorer.progress import Cancelled
@@ -17,12 +16,7 @@ MAX = {"ks": [7] * 20, "e": [6] * 20, "d": [4] * 5}
 MIN = {"ks": [3] * 20, "e": [3] * 20, "d": [2] * 5}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
 def test_encoding_follows_the_official_layout():

@@ -12,13 +12,7 @@ from explorer.supernet.extract import extract_graph, extract_static
 from explorer.supernet.ofa_mbv3 import OFAMobileNetV3
 from explorer.supernet.static_net import count_macs, count_params
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
 def _randomise(net: OFAMobileNetV3, seed: int = 0) -> OFAMobileNetV3:
