@@ -110,16 +110,17 @@ def test_tables_measured_before_the_context_existed_stay_isolated(tmp_path):
 _FAULTS = """
 import resource, sys, torch
 from explorer.latency.measure import settle_allocator
+torch.set_num_threads(1)  # as measurements run: every page is touched by this thread
 if sys.argv[1] == "settle":
     settle_allocator()
 def forward():  # three 4 MB feature maps alive at once, then all freed, as in a network
     a = torch.ones(1 << 20); b = torch.ones(1 << 20); c = a + b; del a, b, c
 for _ in range(3):
     forward()
-f0 = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
-for _ in range(5):
+for _ in range(9):
+    f0 = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
     forward()
-print(resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - f0)
+    print(resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - f0)
 """
 
 
@@ -127,14 +128,18 @@ print(resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - f0)
     sys.platform != "linux" or platform.libc_ver()[0] != "glibc", reason="glibc malloc's thresholds"
 )
 def test_settled_allocator_stops_page_faults_in_steady_state():
+    """Counted per forward: an unsettled allocator faults its buffers in again on every (or every
+    other) forward; a settled one on none. One forward in nine may still fault once, for reasons
+    outside the allocator's thresholds (a CI guest once showed one 4 MB growth of the heap), so the
+    test counts faulting forwards, not faults."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
 
-    def faults(mode: str) -> int:
+    def faulting_forwards(mode: str) -> int:
         out = subprocess.run(
             [sys.executable, "-c", _FAULTS, mode], env=env, capture_output=True, text=True, check=True
         )
-        return int(out.stdout.split()[-1])
+        return sum(int(n) > 0 for n in out.stdout.split())
 
-    if faults("default") == 0:
+    if faulting_forwards("default") < 4:
         pytest.skip("this allocator does not hand the memory back between passes")
-    assert faults("settle") == 0
+    assert faulting_forwards("settle") <= 1
