@@ -16,11 +16,12 @@ once per pass together with the layers before it in the graph, never back to bac
 each and reports both against the same whole-network measurements.
 
 Reported per table: MACs, params, LUT raw sum, measured, ratio and whether within +-10 %, raw
-and after a calibration `ms ~ a * LUT + b` fitted leave-one-family-out (on the other families'
-models, never on the model predicted, nor on its siblings); the share within +-10 % / +-5 %,
-Spearman and the median |error|. `--explain` (default: the models a raw sum misses) times every
-node inside the built network and compares it with its table entries, per op kind: what
-dominates a miss.
+and after a calibration fitted leave-one-family-out (on the other families' models, never on the
+model predicted, nor on its siblings): `ms ~ a * LUT + b`, and a scale per op kind
+(`explorer.latency.calibration.fit_by_kind`, what `latency calibrate --by-kind` stores); the
+share within +-10 % / +-5 %, Spearman and the median |error|. `--explain` (default: the models a
+raw sum misses) times every node inside the built network and compares it with its table
+entries, per op kind: what dominates a miss.
 
     python benchmarks/latency_import_eval.py [--quick | --models a,b] [--luts DIR] [--rounds 3]
         [--context interleaved|isolated|both] [--explain all|miss|none] [--json] [--out results.json]
@@ -53,6 +54,8 @@ from zoo224 import QUICK, ZOO, family, make  # noqa: E402
 from explorer.arch import count_complexity  # noqa: E402
 from explorer.importers import import_model  # noqa: E402
 from explorer.latency import profile as L  # noqa: E402
+from explorer.latency.calibration import apply as apply_calibration  # noqa: E402
+from explorer.latency.calibration import fit_by_kind  # noqa: E402
 from explorer.latency.host import today  # noqa: E402
 from explorer.latency.local import local_device  # noqa: E402
 from explorer.latency.measure import (  # noqa: E402
@@ -95,6 +98,9 @@ class Row:
     new_keys: dict[str, int] = field(default_factory=dict)
     cal_ms: dict[str, float] = field(default_factory=dict)
     cal: dict[str, tuple[float, float]] = field(default_factory=dict)
+    kinds: dict[str, dict[str, float]] = field(default_factory=dict)  # LUT ms per op kind
+    kind_ms: dict[str, float] = field(default_factory=dict)  # per-kind calibration, LOFO
+    kind_fit: dict[str, dict] = field(default_factory=dict)
     measured_ms: float | None = None
     built_ms: float | None = None
     entries: dict = field(default_factory=dict)
@@ -263,6 +269,7 @@ def main() -> int:
                 t0, n_before = time.time(), len(dev.table)
                 pred = predict_graph(dev, result.graph, on_missing="measure")
                 row.keys, row.lut_ms[ctx], row.layers[ctx] = len(pred.layers), float(pred.raw_ms), pred.layers
+                row.kinds[ctx] = pred.raw_by_kind
                 row.new_keys[ctx] = len(dev.table) - n_before
                 t_keys[ctx] += time.time() - t0
             rows.append(row)
@@ -297,6 +304,9 @@ def main() -> int:
                 if len(train) >= 2:
                     a, b = L.fit_linear([p[0] for p in train], [p[1] for p in train])
                     r.cal[ctx], r.cal_ms[ctx] = (a, b), a * r.lut_ms[ctx] + b
+                    others = [(o.kinds[ctx], o.measured_ms) for o in rows if o.family != r.family]
+                    r.kind_fit[ctx] = fit_by_kind(others)
+                    r.kind_ms[ctx] = apply_calibration(r.kind_fit[ctx], r.kinds[ctx])
 
         # 4. where the misses come from
         explained = {}
@@ -317,9 +327,25 @@ def main() -> int:
             if cal_rows
             else None
         )
+        kind_rows = [r for r in rows if ctx in r.kind_ms]
+        kind = (
+            summary([r.kind_ms[ctx] for r in kind_rows], [r.measured_ms for r in kind_rows])
+            if kind_rows
+            else None
+        )
         built = None if args.no_built else summary([r.lut_ms[ctx] for r in rows], [r.built_ms for r in rows])
-        figures[ctx] = {"raw_lut": raw, "calibrated_lofo": cal, "raw_lut_vs_built": built}
-        for label, m in (("raw LUT sum", raw), ("LOFO calibrated", cal), ("raw LUT vs built", built)):
+        figures[ctx] = {
+            "raw_lut": raw,
+            "calibrated_lofo": cal,
+            "kind_calibrated_lofo": kind,
+            "raw_lut_vs_built": built,
+        }
+        for label, m in (
+            ("raw LUT sum", raw),
+            ("LOFO calibrated", cal),
+            ("LOFO per kind", kind),
+            ("raw LUT vs built", built),
+        ):
             if m:
                 print(
                     f"{label:17s} within 10 %: {m['within_10']:6.1%}  within 5 %: {m['within_5']:6.1%}  "
@@ -368,6 +394,10 @@ def main() -> int:
                         "calibrated_ms": round(r.cal_ms[ctx], 4) if ctx in r.cal_ms else None,
                         "calibration_lofo": [round(v, 5) for v in r.cal[ctx]] if ctx in r.cal else None,
                         "calibrated_within_10": within(r.cal_ms.get(ctx), r.measured_ms),
+                        "lut_ms_by_kind": {k: round(v, 4) for k, v in r.kinds[ctx].items()},
+                        "kind_calibrated_ms": round(r.kind_ms[ctx], 4) if ctx in r.kind_ms else None,
+                        "kind_calibration_lofo": r.kind_fit.get(ctx),
+                        "kind_calibrated_within_10": within(r.kind_ms.get(ctx), r.measured_ms),
                     }
                     for ctx in devices
                 },
@@ -400,6 +430,7 @@ def print_table(rows: list[Row], ctx: str, file) -> None:
     print(f"layers measured {ctx}:", file=file)
     head = f"{'model':18s} {'MMACs':>7s} {'Mparams':>7s} {'LUT ms':>8s} {'meas ms':>8s} {'built':>8s}"
     head += f" {'ratio':>6s} {'<=10%':>5s} {'cal ms':>8s} {'ratio':>6s} {'<=10%':>5s}"
+    head += f" {'kind ms':>8s} {'ratio':>6s} {'<=10%':>5s}"
     print(head, file=file)
     for r in rows:
         lut = r.lut_ms[ctx]
@@ -407,10 +438,16 @@ def print_table(rows: list[Row], ctx: str, file) -> None:
         cal = "-" if ctx not in r.cal_ms else f"{r.cal_ms[ctx]:8.2f}"
         cal_ratio = "-" if ctx not in r.cal_ms else f"{r.cal_ms[ctx] / r.measured_ms:6.3f}"
         ok, cal_ok = within(lut, r.measured_ms), within(r.cal_ms.get(ctx), r.measured_ms)
+        km = r.kind_ms.get(ctx)
+        kind = (
+            "       -      -     -"
+            if km is None
+            else (f"{km:8.2f} {km / r.measured_ms:6.3f} {'yes' if within(km, r.measured_ms) else 'no':>5s}")
+        )
         print(
             f"{r.name:18s} {r.macs / 1e6:7.0f} {r.params / 1e6:7.2f} {lut:8.2f} {r.measured_ms:8.2f} "
             f"{built:>8s} {lut / r.measured_ms:6.3f} {'yes' if ok else 'no':>5s} "
-            f"{cal:>8s} {cal_ratio:>6s} {'yes' if cal_ok else 'no':>5s}"
+            f"{cal:>8s} {cal_ratio:>6s} {'yes' if cal_ok else 'no':>5s} {kind}"
             + ("" if r.counts_ok else "  (params/MACs differ from the original)"),
             file=file,
         )

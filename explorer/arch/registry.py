@@ -83,6 +83,9 @@ class OpSpec:
     # elements per sample of the tensors the module makes inside besides its output (the memory
     # estimate); None: none (identity, pooling, add...)
     workspace: Callable[[dict, list[Shape], Shape], int] | None = None
+    # the group a per-op-kind latency calibration scales this op with (`latency.calibration`);
+    # None: its category. Convs split dense from grouped / depthwise, which run differently in place.
+    latency_kind: Callable[[dict], str] | None = None
     schema: dict[str, Param] = field(init=False, repr=False, compare=False)
     _defaults: dict = field(init=False, repr=False, compare=False)
 
@@ -96,6 +99,10 @@ class OpSpec:
     def resolve(self, params: dict | None) -> dict:
         """Defaults overlaid with `params` (unknown names are kept so validation can name them)."""
         return {**self._defaults, **params} if params else dict(self._defaults)
+
+    def kind_of(self, params: dict | None) -> str:
+        """This op's latency kind with `params` (see `latency_kind`)."""
+        return self.latency_kind(self.resolve(params)) if self.latency_kind else self.category
 
     def param_errors(self, params: dict) -> list[str]:
         if not params and not self.params:

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import sys
 from pathlib import Path
 
 from ..errors import ExplorerError
 from ..fileio import atomic_write_text
+from ._arch_files import read_arch_file
 from ._output import print_json, print_table
 
 
 def register(sub) -> None:
-    p = sub.add_parser("latency", help="per-device latency: devices, predict, adapt, eval, profile")
+    p = sub.add_parser(
+        "latency", help="per-device latency: devices, predict, adapt, eval, profile, calibrate"
+    )
     lsub = p.add_subparsers(dest="latency_command", metavar="SUBCOMMAND")
     p.set_defaults(handler=lambda a: (p.print_help(), 0)[1])
 
@@ -58,9 +60,11 @@ def register(sub) -> None:
     ev.set_defaults(handler=cmd_eval)
 
     # `latency profile` (this machine's layer-wise tables) lives in explorer/commands/latency_profile.py
+    from .latency_calibrate import add_calibrate_parser
     from .latency_profile import add_profile_parser
 
     add_profile_parser(lsub)
+    add_calibrate_parser(lsub)
 
 
 # ---------------------------------------------------------------------------------------- devices
@@ -86,46 +90,6 @@ def cmd_devices(args) -> int:
 
 
 # ---------------------------------------------------------------------------------------- predict
-def _arch_file(path: Path):
-    """(space, graph, None) for a graph file, predicted as the graph it is (a network-wise device
-    decodes and verifies its config, never a stale meta.config); (space, None, config) for a file
-    that only holds meta.space and meta.config."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise ExplorerError(f"cannot read {path}: {e.strerror or e}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ExplorerError(f"{path}: not valid JSON ({e})") from None
-    if isinstance(data, dict) and "nodes" in data:
-        from ..arch import from_dict
-
-        try:
-            graph = from_dict(data)
-        except ExplorerError as e:
-            raise ExplorerError(f"{path}: {e}") from None
-        return graph.meta.get("space"), graph, None
-    meta = data.get("meta") if isinstance(data, dict) else None
-    if not isinstance(meta, dict) or "space" not in meta or "config" not in meta:
-        raise ExplorerError(
-            f"{path}: no meta.space/meta.config (a hand-drawn graph needs a layer-wise LUT device)"
-        )
-    space, config = meta["space"], meta["config"]
-    if not isinstance(space, str):
-        raise ExplorerError(f"{path}: meta.space must be a space name")
-    if not isinstance(config, dict):
-        raise ExplorerError(f"{path}: meta.config must be an object")
-    from ..spaces.latency_support import latency_features
-
-    try:
-        feats = latency_features(space)
-    except ExplorerError:  # a space this app does not have (an imported table's own configs)
-        feats = None
-    if feats is not None:
-        try:
-            feats.normalise(config)
-        except ExplorerError as e:
-            raise ExplorerError(f"{path}: meta.config: {e}") from None
-    return space, None, config
 
 
 def _write_csv(output: str | None, fields: list[str], rows: list[dict]) -> None:
@@ -171,7 +135,7 @@ def cmd_predict(args) -> int:
         return 0
     results = []
     for f in args.files:
-        space, graph, config = _arch_file(Path(f))
+        space, graph, config = read_arch_file(Path(f))
         if graph is None:
             v = float(dev.predict(space, [config])[0])
         else:

@@ -72,6 +72,9 @@ def add_profile_parser(latency_subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--calibrate", type=int, default=10, metavar="K", help="whole-net measurements (default 10)"
     )
+    p.add_argument(
+        "--by-kind", action="store_true", help="calibrate a scale per op kind (dense / grouped convs, ...)"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--warmup", type=int, default=10, help="warm-up runs per key (>= 10 by the protocol)")
     p.add_argument("--runs", type=int, default=30, help="timed runs per key (>= 30 by the protocol)")
@@ -184,7 +187,9 @@ def cmd_profile(args) -> int:
             cfgs = sample_configs(sp, args.calibrate, args.seed + 100_000, res)
             cgraphs = [sp.encode(c) for c in cfgs]
             cbar = _bar(len(cgraphs), 0, f"calibrate {sp.name}", args.quiet)
-            cal[sp.name] = calibrate(device, cgraphs, progress=lambda n, d, t: cbar.update(1))
+            cal[sp.name] = calibrate(
+                device, cgraphs, by_kind=args.by_kind, progress=lambda n, d, t: cbar.update(d - cbar.n)
+            )
             cbar.close()
     if device.path is not None and not device.path.exists():
         device.save()

@@ -53,6 +53,7 @@ class Prediction:
     ms: float | None
     method: str = ""  # 'lut' | 'lut+calibration' | 'network' | 'few-shot'
     raw_ms: float | None = None  # layer-wise: the plain sum of the entries present
+    raw_by_kind: dict[str, float] = field(default_factory=dict)  # that sum per op kind
     missing_keys: list[str] = field(default_factory=list)
     layers: list[tuple[str, str, float | None]] = field(default_factory=list)  # (node, key, ms)
     calibration: str | None = None  # the calibration used: a space name or '*'

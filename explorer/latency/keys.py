@@ -33,6 +33,13 @@ class LayerSpec:
     in_shapes: tuple
     out_shape: tuple
 
+    @property
+    def kind(self) -> str:
+        """The op kind a per-kind calibration scales this layer with (OpSpec.kind_of)."""
+        from explorer.arch import OPS
+
+        return OPS[self.op].kind_of(self.params)
+
     def build(self):
         from explorer.arch import OPS
 

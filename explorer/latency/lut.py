@@ -16,7 +16,8 @@ File layout (the envelope of `device`): ``"tables": {table id: {key: entry}}`` w
 - a foreign format of `keys.CONFIG_KEYERS` (ProxylessNAS's mobile table).
 
 Calibrations per space live in ``"calibration_by_space"``; a single ``"calibration"`` {a, b} (as
-imported tables write it) counts for every space.
+imported tables write it) counts for every space. A calibration may carry ``"by_kind"`` scales per
+op kind (`calibration`); without them it is ``a * LUT + b``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import numpy as np
 
 from explorer.errors import ExplorerError, FormatError
 
+from .calibration import apply, check_by_kind, kind_sums
 from .device import (
     MISSING_POLICIES,
     Device,
@@ -77,6 +79,7 @@ def _calibrations(d: Mapping) -> dict:
     for space, c in cal.items():
         if not isinstance(c, Mapping) or not all(finite(c.get(f)) for f in "ab"):
             raise FormatError(f"calibration for {_clip(space, 40)} needs finite 'a' and 'b'")
+        check_by_kind(c.get("by_kind"), f"calibration for {_clip(space, 40)}")
     single = d.get("calibration")
     if single is not None:
         if not isinstance(single, Mapping) or not all(finite(single.get(f)) for f in "ab"):
@@ -280,19 +283,21 @@ class LutDevice(Device):
                 raise MissingKeysError(self.name, missing, self.missing_why())
         detail = [(n, s.key, entry_ms(table[s.key]) if s.key in table else None) for n, s in layers]
         raw = float(sum(v for _, _, v in detail if v is not None))
+        by_kind = kind_sums((s.kind, v) for (_, s), (_, _, v) in zip(layers, detail))
         cal = self.calibration_for(graph_space(graph)) if calibrated else None
         if cal is not None:
             method = "lut+calibration"
         if missing:
             ms, reason = None, self.missing_reason(len(missing), stopped)
         else:
-            ms = cal[1]["a"] * raw + cal[1]["b"] if cal is not None else raw
+            ms = apply(cal[1], by_kind) if cal is not None else raw
             reason = ""
         return Prediction(
             self.name,
             ms,
             method,
             raw_ms=raw,
+            raw_by_kind=by_kind,
             missing_keys=missing,
             layers=detail,
             calibration=cal[0] if cal else None,

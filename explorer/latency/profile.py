@@ -1,5 +1,6 @@
 """Measuring a layer-wise table on this machine: profiling its keys (resumable), whole-network
-measurements, the calibration ``ms ~ a * LUT_sum + b`` per space and its held-out evaluation.
+measurements, the calibration ``ms ~ a * LUT_sum + b`` per space (or a scale per op kind,
+`calibration`) and its held-out evaluation.
 
 A network's latency is the sum of its layers' entries; the calibration fitted on a few
 whole-network measurements absorbs what a sum cannot see (framework overhead between layers,
@@ -15,10 +16,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from explorer.errors import ExplorerError
 
+from .calibration import apply, fit_by_kind, fit_linear
 from .host import today
 from .keys import LayerSpec
 from .measure import (
@@ -234,23 +234,6 @@ def profile(
 
 
 # -- calibration and held-out accuracy ----------------------------------------------------------
-def fit_linear(x: Sequence[float], y: Sequence[float], relative: bool = True) -> tuple[float, float]:
-    """Least squares y ~ a*x + b; `relative` weights each point by 1/y (minimises relative error,
-    which is what "within +-10 %" scores). One point (or no spread in x): a pure scale, b = 0."""
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    if x.size == 0:
-        raise ExplorerError("calibration needs at least one whole-network measurement")
-    w = 1.0 / np.maximum(y, 1e-12) if relative else np.ones_like(y)
-    if x.size == 1 or np.ptp(x) <= 1e-12 * max(abs(x).max(), 1e-12):
-        a = float(np.sum(w * w * x * y) / max(np.sum(w * w * x * x), 1e-300))
-        return a, 0.0
-    A = np.stack([x * w, w], axis=1)
-    (a, b), *_ = np.linalg.lstsq(A, y * w, rcond=None)
-    if a <= 0:  # noise on a few nets of similar size: latency cannot fall as the LUT sum grows
-        return float(np.sum(w * w * x * y) / max(np.sum(w * w * x * x), 1e-300)), 0.0
-    return float(a), float(b)
-
-
 def network_record(graph, m: Measurement, raw_ms: float, config: MeasureConfig | None = None) -> dict:
     e = m.entry() if config is None else device_entry(m, config)
     return {"name": graph.name, "config": graph.meta.get("config"), "lut_sum": round(raw_ms, 6), **e}
@@ -346,6 +329,7 @@ def calibrate(
     *,
     space: str | None = None,
     pairs: Sequence[tuple[float, float]] | None = None,
+    by_kind: bool = False,
     progress: Callable[[str, int, int], None] | None = None,
     measure: LayerMeasurer = measure_layer,
     measure_net: NetMeasurer = measure_graph,
@@ -353,7 +337,10 @@ def calibrate(
 ) -> dict:
     """Fit `ms ~ a * LUT_sum + b` for `space` (default: the graphs' space, '*' if mixed) on whole-
     network measurements of `graphs` (or given (lut_sum, ms) `pairs`), store it in the device with
-    raw and calibrated in-sample accuracy, and return that record."""
+    raw and calibrated in-sample accuracy, and return that record. `by_kind`: a scale per op kind
+    as well (`calibration`; needs `graphs`, whose layers say the kinds)."""
+    if by_kind and pairs is not None:
+        raise ExplorerError("a per-kind calibration needs the graphs, not (LUT sum, ms) pairs")
     if pairs is None:
         pairs = measure_networks(
             device, graphs, progress=progress, measure=measure, measure_net=measure_net, save=save
@@ -362,14 +349,27 @@ def calibrate(
         space = space or (spaces.pop() if len(spaces) == 1 else ANY_SPACE)
     space = space or ANY_SPACE
     x, y = [p[0] for p in pairs], [p[1] for p in pairs]
-    a, b = fit_linear(x, y)
+    if by_kind:
+        sums = [device.predict_graph(g, calibrated=False).raw_by_kind for g in graphs[: len(pairs)]]
+        fit = fit_by_kind(list(zip(sums, y)))
+        a, b = fit["a"], fit["b"]
+        predicted = [apply(fit, s) for s in sums]
+        extra = {
+            "by_kind": {k: round(v, 6) for k, v in fit["by_kind"].items()},
+            "ridge": fit["ridge"],
+            "loo_rms_rel_error": fit["loo_rms_rel_error"] and round(fit["loo_rms_rel_error"], 4),
+        }
+    else:
+        a, b = fit_linear(x, y)
+        predicted, extra = [a * v + b for v in x], {}
     record = {
         "a": round(a, 6),
         "b": round(b, 6),
+        **extra,
         "n": len(pairs),
         "fitted": today(),
         "raw": accuracy(x, y),
-        "calibrated": accuracy([a * v + b for v in x], y),
+        "calibrated": accuracy(predicted, y),
     }
     device.calibration[space] = record
     if save and device.path is not None:

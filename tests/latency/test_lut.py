@@ -407,6 +407,11 @@ def test_profile_cli_stops_resumes_and_calibrates(tmp_path, capsys):
     assert out2["calibration"]["nb201"]["n"] == 2
     saved = json.loads(Path(out2["path"]).read_text())
     assert saved["provenance"]["covers"]["spaces"] == ["nb201"]
+    assert "by_kind" not in saved["calibration_by_space"]["nb201"]
+    # per kind: 2 nets are too few for a scale per kind, so the record says it is the pooled fit
+    assert _cli([*common, "--calibrate", "2", "--by-kind"]) == 0
+    cal = json.loads(capsys.readouterr().out)["calibration"]["nb201"]
+    assert cal["by_kind"] == {} and cal["ridge"] is None and cal["n"] == 2
 
 
 def test_profile_cli_bad_input():

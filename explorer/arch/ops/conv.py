@@ -102,6 +102,7 @@ register_op(
         cost=_conv_cost,
         lut_key=_conv_key,
         workspace=_conv_workspace,
+        latency_kind=lambda p: "conv-grouped" if p["groups"] > 1 else "conv",
     )
 )
 
@@ -136,6 +137,7 @@ register_op(
         build=lambda p, i, o: _build(p, i, i[0][0]),
         cost=_dw_cost,
         workspace=_conv_workspace,
+        latency_kind=lambda p: "conv-grouped",
         lut_key=lambda p, i, o: (
             f"dwconv-input:{shape_str(i[0])}-output:{shape_str(o)}-kernel:{p['kernel']}-stride:{p['stride']}"
             f"-bias:{int(p['bias'])}-bn:{int(p['bn'])}-act:{p['act']}{window_suffix(p, _WINDOW)}"
