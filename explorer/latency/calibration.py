@@ -129,8 +129,9 @@ def _loo_error(samples: Sequence[Sample], kinds: list[str], ridge: float) -> flo
 def fit_by_kind(samples: Sequence[Sample]) -> dict:
     """Fit ``{a, b, by_kind, ridge, loo_rms_rel_error}`` on (per-kind LUT ms, measured ms) samples.
 
-    Needs at least one more net than scales to choose a ridge by leave-one-out; with fewer it is
-    the pooled fit (``by_kind`` empty, ``ridge`` inf)."""
+    Choosing a ridge by leave-one-out needs at least three more nets than kinds with a scale of
+    their own; with fewer it is the pooled fit (``by_kind`` empty, ``ridge`` None), as it is
+    where leave-one-out prefers it."""
     samples = [(dict(s), float(y)) for s, y in samples]
     if not samples:
         raise ExplorerError("calibration needs at least one whole-network measurement")
