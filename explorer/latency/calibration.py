@@ -1,12 +1,12 @@
 """Calibrations of a layer-wise table: pooled ``ms ~ a * LUT + b``, and per op kind
 ``ms ~ b + sum_k s_k * LUT_k``.
 
-Why not one scale: timed in place, inside whole networks on this machine, depthwise and grouped
-convolutions ran 30-110 % slower than their table entries, dense convolutions 5-25 %, linears
-and poolings about as the table says, and max-poolings faster (benchmarks/latency_import_eval.py
-``--explain``, BENCHMARKS.md). One scale over the sum then cannot fit a depthwise-heavy mobile
-net and a dense ResNet at once. Here each op kind (`OpSpec.kind_of`: an op's category, convs
-split into dense and grouped) gets its own scale ``s_k``.
+Why not one scale: op kinds do not stray from their table entries alike inside a network. On
+the 23-model zoo (benchmarks/latency_import_eval.py, quiet runs in BENCHMARKS.md) the fitted
+scales were about 1.00 for dense convolutions, 1.07 for grouped / depthwise ones, 0.84 for
+pooling and 1.2 for layout ops (permutes, shuffles), so one scale over the sum over-predicts a
+pooling-heavy net while it under-predicts a depthwise-heavy one. Here each op kind
+(`OpSpec.kind_of`: an op's category, convs split into dense and grouped) gets its own scale ``s_k``.
 
 The fit, on a few whole-network measurements (LUT sum per kind, measured ms):
 - relative least squares (each net weighted by 1 / measured ms: "within +-10 %" is relative);
